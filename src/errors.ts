@@ -1,0 +1,140 @@
+/**
+ * The error types callers catch. Bad arguments to constructors throw the built-in
+ * `TypeError`/`RangeError`; these classes are for conditions a program handles.
+ *
+ * Each class carries a brand registered with `Symbol.for`, so the `isXxxError()` guards
+ * recognise errors thrown by another copy of this module, where `instanceof` would not.
+ *
+ * @module
+ */
+
+const VALIDATION = Symbol.for("webkpl.ValidationError");
+const PRODUCER_CLOSED = Symbol.for("webkpl.ProducerClosedError");
+const DECODE = Symbol.for("webkpl.DecodeError");
+
+/** The part of a user record that failed validation. */
+export type RecordField = "record" | "stream" | "partitionKey" | "explicitHashKey" | "data";
+
+/** Options for {@linkcode ValidationError}. */
+export interface ValidationErrorOptions extends ErrorOptions {
+  /** The part of the record that is wrong. */
+  field: RecordField;
+}
+
+/**
+ * A user record was rejected before it entered the producer: nothing was buffered and no
+ * other record was affected.
+ *
+ * @example Telling a bad record from other failures
+ * ```ts
+ * import { isValidationError, ValidationError } from "@webkpl/kpl";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ValidationError("Partition key is empty", { field: "partitionKey" });
+ * assert.ok(isValidationError(error));
+ * assert.equal(error.field, "partitionKey");
+ * ```
+ */
+export class ValidationError extends Error {
+  /** The part of the record that is wrong. */
+  readonly field: RecordField;
+
+  /**
+   * Creates a validation error.
+   *
+   * @param message What is wrong, naming the field and the bad value's shape.
+   * @param options The field at fault, and an optional cause.
+   */
+  constructor(message: string, options: ValidationErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ValidationError";
+    this.field = options.field;
+    Object.defineProperty(this, VALIDATION, { value: true });
+  }
+}
+
+/**
+ * Whether `value` is a {@linkcode ValidationError}, from this or any other copy of the
+ * module.
+ *
+ * @param value Anything that was thrown.
+ * @returns `true` when `value` is a validation error.
+ */
+export function isValidationError(value: unknown): value is ValidationError {
+  return typeof value === "object" && value !== null && VALIDATION in value;
+}
+
+/**
+ * The producer was closed: `put()` after `close()`, or a put still waiting for
+ * admission when `close()` was called.
+ *
+ * @example Recognising a closed producer
+ * ```ts
+ * import { isProducerClosedError, ProducerClosedError } from "@webkpl/kpl";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isProducerClosedError(new ProducerClosedError()));
+ * ```
+ */
+export class ProducerClosedError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message Why the call was refused.
+   */
+  constructor(message = "Cannot put a record into a closed producer") {
+    super(message);
+    this.name = "ProducerClosedError";
+    Object.defineProperty(this, PRODUCER_CLOSED, { value: true });
+  }
+}
+
+/**
+ * Whether `value` is a {@linkcode ProducerClosedError}, from this or any other copy of
+ * the module.
+ *
+ * @param value Anything that was thrown.
+ * @returns `true` when `value` is a producer-closed error.
+ */
+export function isProducerClosedError(value: unknown): value is ProducerClosedError {
+  return typeof value === "object" && value !== null && PRODUCER_CLOSED in value;
+}
+
+/**
+ * Bytes given to the aggregated-record decoder are not a valid aggregated record.
+ *
+ * @example Catching a decode failure
+ * ```ts
+ * import { decodeAggregated, isDecodeError } from "@webkpl/kpl";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => decodeAggregated(new Uint8Array([1, 2, 3])), isDecodeError);
+ * ```
+ */
+export class DecodeError extends Error {
+  /** Byte offset in the input where decoding failed. */
+  readonly offset: number;
+
+  /**
+   * Creates a decode error.
+   *
+   * @param message What is malformed.
+   * @param offset Byte offset in the input where decoding failed.
+   */
+  constructor(message: string, offset: number) {
+    super(message);
+    this.name = "DecodeError";
+    this.offset = offset;
+    Object.defineProperty(this, DECODE, { value: true });
+  }
+}
+
+/**
+ * Whether `value` is a {@linkcode DecodeError}, from this or any other copy of the module.
+ *
+ * @param value Anything that was thrown.
+ * @returns `true` when `value` is a decode error.
+ */
+export function isDecodeError(value: unknown): value is DecodeError {
+  return typeof value === "object" && value !== null && DECODE in value;
+}
