@@ -812,7 +812,8 @@ function skipField(bytes: Uint8Array, end: number, key: number, keyAt: number): 
   if (wireType === WIRE_VARINT) {
     readVarint(bytes, end);
   } else if (wireType === WIRE_LENGTH_DELIMITED) {
-    at += readLength(bytes, end, `unknown field ${field}`);
+    const length = readLength(bytes, end, `unknown field ${field}`);
+    at += length;
   } else if (wireType === WIRE_FIXED64 || wireType === WIRE_FIXED32) {
     const width = wireType === WIRE_FIXED64 ? 8 : 4;
     if (width > end - at) {

@@ -32,7 +32,21 @@ function md5BigInt(text: string): bigint {
 }
 
 function randomKey(random: SeededRandom, maxUnits: number): string {
-  const pieces = ["a", "Z", "0", "-", "é", "ß", "中", "語", "😀", "𝄞", "\u0000", "\u07ff", "\uffff"];
+  const pieces = [
+    "a",
+    "Z",
+    "0",
+    "-",
+    "é",
+    "ß",
+    "中",
+    "語",
+    "😀",
+    "𝄞",
+    "\u0000",
+    "\u07ff",
+    "\uffff",
+  ];
   let key = "";
   const target = random.int(1, maxUnits);
   while (key.length < target) {
@@ -86,7 +100,7 @@ test("hashPartitionKey() encodes a lone surrogate as U+FFFD, like TextEncoder", 
 
 test("compareHashKeys() orders keys as unsigned 128-bit integers", () => {
   const random = new SeededRandom(11);
-  const values = [0n, 1n, 0xffffffffn, 1n << 32n, 1n << 64n, 1n << 96n, (1n << 127n), MAX];
+  const values = [0n, 1n, 0xffffffffn, 1n << 32n, 1n << 64n, 1n << 96n, 1n << 127n, MAX];
   for (let i = 0; i < 300; i++) values.push(random.bigint(random.pick([8, 40, 70, 100, 128])));
   for (const a of values) {
     for (const b of values.slice(0, 40)) {

@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 /** A user record as `aws-kinesis-agg` takes it. */
 export interface AggInputRecord {
   partitionKey: string;
-  explicitHashKey?: string;
+  explicitHashKey?: string | undefined;
   data: Uint8Array;
 }
 
