@@ -144,6 +144,11 @@ export interface ChaosProxy extends AsyncDisposable {
   configure(settings: Partial<ChaosSettings>): void;
   /** Records stored upstream whose success the client never heard, in the order hidden. */
   unconfirmed(): UnconfirmedRecord[];
+  /**
+   * Resolves once no request is being handled (held and delayed ones included), so counts
+   * are final for everything sent so far.
+   */
+  settled(): Promise<void>;
   /** Stops listening, ends held connections and in-flight forwards. Idempotent. */
   close(): Promise<void>;
 }
@@ -331,6 +336,14 @@ class ChaosProxyServer implements ChaosProxy {
 
   unconfirmed(): UnconfirmedRecord[] {
     return [...this.#unconfirmed];
+  }
+
+  async settled(): Promise<void> {
+    // Handlers finishing can only be replaced by new requests; bounded in case a client
+    // keeps sending while we wait.
+    for (let round = 0; round < 1_000 && this.#handlers.size > 0; round++) {
+      await Promise.allSettled([...this.#handlers]);
+    }
   }
 
   close(): Promise<void> {

@@ -29,8 +29,10 @@ export interface TestClientOptions {
    */
   maxAttempts?: number;
   /**
-   * Per-request timeout of the fetch handler, in milliseconds; 0 means none.
-   * @default {10000}
+   * The fetch handler's own request timeout, in milliseconds; 0 means none. It only rejects
+   * the SDK call and leaves the fetch running (a leak under Deno's sanitizers); to really
+   * cancel a request pass an `abortSignal` to `send()`, e.g. from {@linkcode withTimeout}.
+   * @default {0}
    */
   requestTimeoutMs?: number;
   /** @default {"us-east-1"} */
@@ -99,7 +101,7 @@ let streamCounter = 0;
 export function createTestClient(endpoint: string, options: TestClientOptions = {}): KinesisClient {
   const {
     maxAttempts = 3,
-    requestTimeoutMs = 10_000,
+    requestTimeoutMs = 0,
     region = "us-east-1",
     credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
   } = options;
@@ -326,6 +328,33 @@ export function openShardFor(shards: readonly Shard[], hashKey: bigint): Shard |
     const [start, end] = hashRange(shard);
     return start <= hashKey && hashKey <= end;
   });
+}
+
+/**
+ * Runs `call` with an AbortSignal that fires after `timeoutMs`, and clears the timer however
+ * the call ends (unlike `AbortSignal.timeout`, which leaves a timer behind).
+ *
+ * @param timeoutMs When to abort.
+ * @param call Receives the signal; pass it as `client.send(command, { abortSignal })`.
+ * @returns What `call` returns.
+ * @throws {Error} Whatever `call` throws, e.g. an `AbortError` after the timeout.
+ *
+ * @example A PutRecords that gives up after 500 ms
+ * ```ts ignore
+ * await withTimeout(500, (abortSignal) => client.send(command, { abortSignal }));
+ * ```
+ */
+export async function withTimeout<T>(
+  timeoutMs: number,
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    return await call(controller.signal);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function delay(ms: number): Promise<void> {
