@@ -6,6 +6,10 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
 import {
   type KinesisClient,
   ListShardsCommand,
@@ -87,6 +91,21 @@ async function putRecords(
   });
 }
 
+/** Whether a process runs; an exited orphan stays a zombie until init reaps it. */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
+  }
+}
+
 function ids(shards: readonly Shard[]): string[] {
   return shards.map((shard) => shard.ShardId ?? "").sort();
 }
@@ -104,6 +123,21 @@ for (const { name, start, facts } of emulators) {
     after(async () => {
       client?.destroy();
       await emulator?.stop();
+    });
+
+    test(`${name} listens on 127.0.0.1 only, not on the rest of the loopback range`, async () => {
+      assert.ok(emulator !== undefined);
+      const port = Number(new URL(emulator.endpoint).port);
+      // Linux routes all of 127/8 to lo: a wildcard listener would accept on 127.0.0.2.
+      const reached = await new Promise<boolean>((resolve) => {
+        const socket = connect({ host: "127.0.0.2", port });
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once("error", () => resolve(false));
+      });
+      assert.equal(reached, false);
     });
 
     test(`${name} SplitShard closes the parent and opens two children that split its range`, async () => {
@@ -375,6 +409,54 @@ describe("SDK and launchers", () => {
     await kinesalite.stop();
     await kinesalite.stop();
     assert.throws(() => process.kill(kinesalite.pid, 0), { code: "ESRCH" });
+  });
+
+  test("startKinesalite() rejects with the spawn error when node cannot be run", async () => {
+    await assert.rejects(
+      startKinesalite({ nodePath: "/nonexistent/node" }),
+      /could not be spawned/,
+    );
+  });
+
+  test("An emulator under the loopback preload exits by itself when its parent dies", async () => {
+    // A node parent starts kinesalite the way the launcher does, reports its pid once it
+    // listens, and exits without stopping it.
+    const parent = spawn("node", [
+      "-e",
+      `const { spawn } = require("node:child_process");
+      const child = spawn("node", ["--require", process.env.PRELOAD, process.env.CLI], {
+        env: { ...process.env, WEBKPL_LOOPBACK_FREE_PORTS: "1", WEBKPL_EXIT_WITH_PARENT: "1" },
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      child.stdout.on("data", (chunk) => {
+        if (String(chunk).includes("Listening at")) {
+          process.stdout.write("pid " + child.pid + "\\n", () => process.exit(0));
+        }
+      });`,
+    ], {
+      env: {
+        ...process.env,
+        PRELOAD: fileURLToPath(new URL("./support/_loopback_preload.cjs", import.meta.url)),
+        CLI: fileURLToPath(new URL("../node_modules/kinesalite/cli.js", import.meta.url)),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    parent.stdout.setEncoding("utf8");
+    parent.stdout.on("data", (chunk: string) => output += chunk);
+    await new Promise((resolve) => parent.once("close", resolve));
+    const pid = Number(/pid (\d+)/.exec(output)?.[1]);
+    assert.ok(pid > 0, `parent printed: ${output}`);
+    let alive = true;
+    try {
+      for (let poll = 0; poll < 200 && alive; poll++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        alive = isRunning(pid);
+      }
+      assert.equal(alive, false, "the orphaned emulator is still running");
+    } finally {
+      if (alive) process.kill(pid, "SIGKILL");
+    }
   });
 
   test("kinesalite exits when ListShards is sent a NextToken, so a lister must only echo tokens it was given", async () => {

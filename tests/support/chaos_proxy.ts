@@ -233,13 +233,27 @@ const ERROR_BODIES: Record<Exclude<WholeFault, "resetBeforeForward" | "wrongCoun
  * @returns The running proxy; `close()` it when done.
  * @throws {RangeError} When a rate is outside [0, 1] or a group sums to more than 1.
  *
- * @example Throttle 10 % of records
- * ```ts ignore
+ * @example Throttle every record
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
+ * import { startKinesalite } from "./emulators.ts";
+ * import { createStream, createTestClient } from "./kinesis_sdk.ts";
+ *
+ * await using kinesalite = await startKinesalite();
  * await using proxy = await startChaosProxy({
  *   upstream: kinesalite.endpoint,
- *   rates: { recordThrottle: 0.1 },
+ *   rates: { recordThrottle: 1 },
  * });
- * const client = createTestClient(proxy.endpoint);
+ * const client = createTestClient(proxy.endpoint, { maxAttempts: 1 });
+ * await createStream(client, "events");
+ * const output = await client.send(new PutRecordsCommand({
+ *   StreamName: "events",
+ *   Records: [{ PartitionKey: "k", Data: new Uint8Array([1]) }],
+ * }));
+ * assert.equal(output.Records?.[0]?.ErrorCode, "ProvisionedThroughputExceededException");
+ * assert.equal(proxy.counts.recordThrottle, 1);
+ * client.destroy();
  * ```
  */
 export async function startChaosProxy(options: ChaosProxyOptions): Promise<ChaosProxy> {

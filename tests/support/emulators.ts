@@ -98,10 +98,12 @@ let exitHookInstalled = false;
  * @throws {Error} When the process exits or does not answer within `startTimeoutMs`.
  *
  * @example Start, use, stop
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
  * const kinesalite = await startKinesalite({ createStreamMs: 0 });
  * try {
- *   console.log(kinesalite.endpoint);
+ *   assert.match(kinesalite.endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
  * } finally {
  *   await kinesalite.stop();
  * }
@@ -138,10 +140,12 @@ export function startKinesalite(options: KinesaliteOptions = {}): Promise<Emulat
  * @returns The running emulator; `endpoint` is the plain HTTP port.
  * @throws {Error} When the process exits or does not answer within `startTimeoutMs`.
  *
- * @example Start, use, stop
- * ```ts ignore
+ * @example Start and stop with `await using`
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
  * await using kinesisLocal = await startKinesisLocal({ splitShardMs: 0 });
- * console.log(kinesisLocal.endpoint);
+ * assert.ok(kinesisLocal.pid > 0);
  * ```
  */
 export function startKinesisLocal(options: KinesisLocalOptions = {}): Promise<Emulator> {
@@ -191,8 +195,12 @@ async function launch(
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  if (child.pid === undefined) {
+    const error = await new Promise<Error>((resolve) => child.once("error", resolve));
+    throw new Error(`${name} could not be spawned with '${nodePath}': ${error.message}`);
+  }
   track(child);
-  const emulator = new RunningEmulator(name, child);
+  const emulator = new RunningEmulator(name, child, child.pid);
   try {
     const port = await emulator.portFor(apiPortLabel, startTimeoutMs);
     const endpoint = `http://127.0.0.1:${port}`;
@@ -221,11 +229,10 @@ class RunningEmulator implements Emulator {
   #hasClosed = false;
   #stopping: Promise<void> | undefined;
 
-  constructor(name: Emulator["name"], child: ChildProcess) {
+  constructor(name: Emulator["name"], child: ChildProcess, pid: number) {
     this.name = name;
     this.#child = child;
-    if (child.pid === undefined) throw new Error(`${name} could not be spawned`);
-    this.pid = child.pid;
+    this.pid = pid;
     this.#closed = new Promise((resolve) => {
       child.once("close", () => {
         this.#hasClosed = true;

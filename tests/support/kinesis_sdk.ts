@@ -82,6 +82,9 @@ export interface MergeShardsOptions extends WaitOptions {
   adjacentShardId: string;
 }
 
+/** The parts of a ListShards `Shard` the hash helpers read. */
+export type ShardLike = Partial<Pick<Shard, "ShardId" | "HashKeyRange" | "SequenceNumberRange">>;
+
 const POLL_INTERVAL_MS = 20;
 let streamCounter = 0;
 
@@ -93,8 +96,11 @@ let streamCounter = 0;
  * @returns A client the caller must `destroy()` when done.
  *
  * @example A client with SDK retries off
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
  * const client = createTestClient("http://127.0.0.1:4567", { maxAttempts: 1 });
+ * assert.equal(await client.config.maxAttempts(), 1);
  * client.destroy();
  * ```
  */
@@ -119,6 +125,13 @@ export function createTestClient(endpoint: string, options: TestClientOptions = 
  *
  * @param prefix Readable part of the name.
  * @returns `prefix-<time>-<counter>`.
+ *
+ * @example Two calls, two names
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.notEqual(uniqueStreamName("orders"), uniqueStreamName("orders"));
+ * ```
  */
 export function uniqueStreamName(prefix = "test"): string {
   streamCounter += 1;
@@ -132,6 +145,19 @@ export function uniqueStreamName(prefix = "test"): string {
  * @param stream Stream name.
  * @param options Shard count and wait bound.
  * @throws {Error} When the stream is not ACTIVE within `timeoutMs`.
+ *
+ * @example A four-shard stream on kinesalite
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { startKinesalite } from "./emulators.ts";
+ *
+ * await using kinesalite = await startKinesalite();
+ * const client = createTestClient(kinesalite.endpoint);
+ * await createStream(client, "events", { shardCount: 4 });
+ * assert.equal((await listAllShards(client, "events")).length, 4);
+ * await deleteStream(client, "events");
+ * client.destroy();
+ * ```
  */
 export async function createStream(
   client: KinesisClient,
@@ -221,6 +247,24 @@ export async function listAllShards(
  * @param options The shard and, optionally, the split point.
  * @returns The split point used.
  * @throws {Error} When the shard is unknown or the stream is not ACTIVE again in time.
+ *
+ * @example Split, then merge the children back
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { startKinesalite } from "./emulators.ts";
+ *
+ * await using kinesalite = await startKinesalite();
+ * const client = createTestClient(kinesalite.endpoint);
+ * await createStream(client, "events");
+ * await splitShard(client, "events", { shardId: "shardId-000000000000" });
+ * await mergeShards(client, "events", {
+ *   shardId: "shardId-000000000001",
+ *   adjacentShardId: "shardId-000000000002",
+ * });
+ * const shards = await listAllShards(client, "events");
+ * assert.deepEqual(shards.map(isOpen), [false, false, false, true]);
+ * client.destroy();
+ * ```
  */
 export async function splitShard(
   client: KinesisClient,
@@ -273,8 +317,15 @@ export async function mergeShards(
  *
  * @param shard A shard from ListShards.
  * @returns `true` when new records can land on it.
+ *
+ * @example A closed parent
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isOpen({ SequenceNumberRange: { StartingSequenceNumber: "1", EndingSequenceNumber: "9" } }), false);
+ * ```
  */
-export function isOpen(shard: Shard): boolean {
+export function isOpen(shard: ShardLike): boolean {
   return shard.SequenceNumberRange?.EndingSequenceNumber === undefined;
 }
 
@@ -283,8 +334,17 @@ export function isOpen(shard: Shard): boolean {
  *
  * @param shard A shard from ListShards.
  * @returns `[startingHashKey, endingHashKey]`, both inclusive.
+ * @throws {Error} When the shard has no hash key range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const range = hashRange({ HashKeyRange: { StartingHashKey: "0", EndingHashKey: "99" } });
+ * assert.deepEqual(range, [0n, 99n]);
+ * ```
  */
-export function hashRange(shard: Shard): [bigint, bigint] {
+export function hashRange(shard: ShardLike): [bigint, bigint] {
   const range = shard.HashKeyRange;
   if (range?.StartingHashKey === undefined || range.EndingHashKey === undefined) {
     throw new Error(`Shard ${shard.ShardId} has no hash key range`);
@@ -298,6 +358,13 @@ export function hashRange(shard: Shard): [bigint, bigint] {
  *
  * @param partitionKey The partition key.
  * @returns The 128-bit hash key.
+ *
+ * @example MD5("a") is 0cc175b9c0f1b6a831c399e269772661
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(partitionKeyHash("a"), 0x0cc175b9c0f1b6a831c399e269772661n);
+ * ```
  */
 export function partitionKeyHash(partitionKey: string): bigint {
   return BigInt(`0x${createHash("md5").update(partitionKey, "utf8").digest("hex")}`);
@@ -308,6 +375,13 @@ export function partitionKeyHash(partitionKey: string): bigint {
  *
  * @param record A record's partition key and optional explicit hash key.
  * @returns The 128-bit hash key.
+ *
+ * @example The explicit hash key wins
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(recordHashKey({ partitionKey: "a", explicitHashKey: "7" }), 7n);
+ * ```
  */
 export function recordHashKey(record: { partitionKey: string; explicitHashKey?: string }): bigint {
   return record.explicitHashKey === undefined
@@ -321,8 +395,22 @@ export function recordHashKey(record: { partitionKey: string; explicitHashKey?: 
  * @param shards Shards from ListShards (closed ones are skipped).
  * @param hashKey A 128-bit hash key.
  * @returns The shard, or `undefined` when no open shard holds the key.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const shards = [
+ *   { ShardId: "low", HashKeyRange: { StartingHashKey: "0", EndingHashKey: "9" } },
+ *   { ShardId: "high", HashKeyRange: { StartingHashKey: "10", EndingHashKey: "19" } },
+ * ];
+ * assert.equal(openShardFor(shards, 12n)?.ShardId, "high");
+ * ```
  */
-export function openShardFor(shards: readonly Shard[], hashKey: bigint): Shard | undefined {
+export function openShardFor<T extends ShardLike>(
+  shards: readonly T[],
+  hashKey: bigint,
+): T | undefined {
   return shards.find((shard) => {
     if (!isOpen(shard)) return false;
     const [start, end] = hashRange(shard);
@@ -339,9 +427,13 @@ export function openShardFor(shards: readonly Shard[], hashKey: bigint): Shard |
  * @returns What `call` returns.
  * @throws {Error} Whatever `call` throws, e.g. an `AbortError` after the timeout.
  *
- * @example A PutRecords that gives up after 500 ms
- * ```ts ignore
- * await withTimeout(500, (abortSignal) => client.send(command, { abortSignal }));
+ * @example A call that gives up
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const never = (signal: AbortSignal) =>
+ *   new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+ * await assert.rejects(withTimeout(10, never), { name: "AbortError" });
  * ```
  */
 export async function withTimeout<T>(

@@ -149,10 +149,30 @@ const EXAMPLES = 20;
  * @throws {Error} When a shard needs more than `maxReadsPerShard` reads, or a record does not
  *   deaggregate (bad checksum or protobuf).
  *
- * @example Read and reconcile
- * ```ts ignore
+ * @example Put two records, read them back, reconcile
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
+ * import { startKinesalite } from "./emulators.ts";
+ * import { createStream, createTestClient } from "./kinesis_sdk.ts";
+ *
+ * await using kinesalite = await startKinesalite();
+ * const client = createTestClient(kinesalite.endpoint);
+ * await createStream(client, "events", { shardCount: 2 });
+ * const records = ["one", "two"].map((data) => ({ partitionKey: data, data }));
+ * const output = await client.send(new PutRecordsCommand({
+ *   StreamName: "events",
+ *   Records: records.map((r) => ({ PartitionKey: r.partitionKey, Data: new TextEncoder().encode(r.data) })),
+ * }));
+ * const results = (output.Records ?? []).map((entry, index) => ({
+ *   shardId: entry.ShardId ?? "",
+ *   sequenceNumber: entry.SequenceNumber ?? "",
+ *   ...records[index]!,
+ * }));
  * const contents = await readStream(client, "events");
- * const report = reconcile(contents.records, successes);
+ * const report = reconcile(contents.records, results);
+ * assert.deepEqual([report.found, report.missing, report.mismatched], [2, 0, 0]);
+ * client.destroy();
  * ```
  */
 export async function readStream(
@@ -214,6 +234,19 @@ export async function readStream(
  * @param record The Kinesis record's data, partition key and sequence number.
  * @returns The user records inside, in order.
  * @throws {Error} When an aggregated record has a bad checksum or bad protobuf.
+ *
+ * @example A plain record passes through
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const [record] = deaggregate("shardId-000000000000", {
+ *   data: new TextEncoder().encode("hello"),
+ *   partitionKey: "k",
+ *   sequenceNumber: "1",
+ * });
+ * assert.equal(record?.aggregated, false);
+ * assert.equal(record?.subSequenceNumber, 0);
+ * ```
  */
 export function deaggregate(
   shardId: string,
@@ -269,10 +302,12 @@ export function deaggregate(
  * @returns Counts and examples; a clean run has `missing`, `mismatched`, `duplicates` and
  *   `unexpected` all 0 and `found === put`.
  *
- * @example Everything accounted for
- * ```ts ignore
- * const report = reconcile(contents.records, results.filter((r) => r.success));
- * assert.deepEqual([report.missing, report.duplicates, report.mismatched], [0, 0, 0]);
+ * @example A record reported but not found
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const report = reconcile([], [{ shardId: "shardId-000000000000", sequenceNumber: "1", data: "x" }]);
+ * assert.equal(report.missing, 1);
  * ```
  */
 export function reconcile(
