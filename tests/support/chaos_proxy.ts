@@ -558,7 +558,10 @@ class ChaosProxyServer implements ChaosProxy {
       const responseBody = new Uint8Array(await response.arrayBuffer());
       const responseHeaders: Record<string, string> = {};
       response.headers.forEach((value, name) => {
-        if (!HOP_BY_HOP.has(name) && name !== "date") responseHeaders[name] = value;
+        // fetch already decoded the body, so its content-encoding no longer applies.
+        if (!HOP_BY_HOP.has(name) && name !== "date" && name !== "content-encoding") {
+          responseHeaders[name] = value;
+        }
       });
       return { status: response.status, headers: responseHeaders, body: responseBody };
     } catch {

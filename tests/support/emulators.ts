@@ -170,6 +170,9 @@ export function startKinesisLocal(options: KinesisLocalOptions = {}): Promise<Em
     UPDATE_SHARD_COUNT_DURATION: `${updateShardCountMs}ms`,
     SHARD_LIMIT: String(shardLimit),
     LOG_LEVEL: logLevel,
+    // Pinned so an AWS_REGION or AWS_ACCOUNT_ID in the caller's environment changes nothing.
+    AWS_REGION: "us-east-1",
+    AWS_ACCOUNT_ID: "000000000000",
     SHOULD_PERSIST_DATA: "false",
     LOAD_DATA_IF_EXISTS: "false",
   };

@@ -206,13 +206,12 @@ export async function readStream(
       const batch = page.Records ?? [];
       for (const record of batch) {
         kinesisRecords++;
-        records.push(
-          ...deaggregate(shardId, {
-            data: record.Data ?? new Uint8Array(),
-            partitionKey: record.PartitionKey ?? "",
-            sequenceNumber: record.SequenceNumber ?? "",
-          }),
-        );
+        const users = deaggregate(shardId, {
+          data: record.Data ?? new Uint8Array(),
+          partitionKey: record.PartitionKey ?? "",
+          sequenceNumber: record.SequenceNumber ?? "",
+        });
+        for (const user of users) records.push(user);
       }
       // An open shard never ends its iterator; empty reads at the tip end the loop instead.
       emptyReads = batch.length === 0 && (page.MillisBehindLatest ?? 0) === 0 ? emptyReads + 1 : 0;
@@ -253,8 +252,8 @@ export function deaggregate(
   record: { data: Uint8Array; partitionKey: string; sequenceNumber: string },
 ): FoundRecord[] {
   const bytes = Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength);
-  const aggregated = bytes.length > 20 && bytes.subarray(0, 4).toString("hex") ===
-      aggCommon.magicNumber;
+  // The same test aws-kinesis-agg applies: the magic number alone.
+  const aggregated = bytes.subarray(0, 4).toString("hex") === aggCommon.magicNumber;
   let userRecords: AggUserRecord[] = [];
   let failure: Error | null | undefined;
   agg.deaggregateSync(
