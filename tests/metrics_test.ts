@@ -328,12 +328,14 @@ function keyOf(snapshot: MetricSnapshot): string {
   return `${snapshot.name}/${d.stream ?? ""}/${d.shard ?? ""}/${d.error_code ?? ""}`;
 }
 
-for (const intervalMs of [250, 1_000, 15_000, 60_000, 150_000]) {
+for (const intervalMs of [333, 1_000, 15_000, 60_000, 150_000]) {
   test(`MetricsManager exports exact deltas over 10 exports every ${intervalMs} ms`, async () => {
     const { clock, metrics, sink } = setup({ uploadIntervalMs: intervalMs });
     const random = lcg(intervalMs);
     const truth: Sample[] = [];
     const shards = [SHARD0, SHARD1];
+    // Start off the second, so upload ticks fall inside a second that has samples.
+    await clock.advance(250);
     metrics.start();
     // Advance in steps shorter than the interval, putting samples all along, until ten
     // exports have gone out; then close to export the rest.
@@ -460,6 +462,7 @@ test("MetricsManager.close() exports the partial second and closes the sink once
   metrics.put("KinesisRecordsPut", 1, { stream: "s", shard: SHARD1 });
   await metrics.flush();
   assert.equal(sink.total("KinesisRecordsPut").count, 1, "puts after close are ignored");
+  assert.equal(metrics.snapshot().get(`KinesisRecordsPut{stream=s,shard=${SHARD1}}`)?.count, 1);
 });
 
 test("MetricsManager.close() includes samples put while an earlier export is running", async () => {
@@ -773,4 +776,30 @@ test("MetricsManager skips the sink when a window has no samples", async () => {
   await metrics.close();
   assert.equal(sink.exports.length, 2);
   assert.equal(sink.started, true);
+});
+
+test("MetricsManager.put() reads the clock once per synchronous burst", async () => {
+  const fake = new FakeClock(T0);
+  let reads = 0;
+  // A clock that moves 400 ms at every read shows which puts shared a reading.
+  const clock = {
+    now: () => (reads++, fake.now() + 400 * reads),
+    setTimer: fake.setTimer.bind(fake),
+    clearTimer: fake.clearTimer.bind(fake),
+    setPersistent: () => {},
+  };
+  const sink = new InMemorySink();
+  const metrics = new MetricsManager({ level: "detailed", sink, clock });
+  const before = reads;
+  for (let i = 0; i < 100; i++) metrics.put("UserRecordsReceived", 1, { stream: "s" });
+  assert.equal(reads - before, 1);
+  await Promise.resolve();
+  metrics.put("UserRecordsReceived", 1, { stream: "s" });
+  assert.equal(reads - before, 2, "the next microtask reads the clock again");
+  const stamps = new Set(sink.events.map((event) => event.timestamp));
+  assert.equal(stamps.size, 2);
+  assert.equal(sink.events[0]!.timestamp, sink.events[99]!.timestamp);
+  assert.notEqual(sink.events[99]!.timestamp, sink.events[100]!.timestamp);
+  await metrics.close();
+  assert.equal(sink.total("UserRecordsReceived").count, 101);
 });
