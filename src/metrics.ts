@@ -166,8 +166,9 @@ interface ExportJob {
  * series with samples since the previous export, covering the complete seconds since
  * then (`windowStart` inclusive, `windowEnd` exclusive, epoch milliseconds; windows of
  * consecutive exports touch and never overlap). {@linkcode flush} and {@linkcode close}
- * also cover the partial current second, ending their window at the current instant; the
- * samples put later in that second go to the next export. A sample is in exactly one
+ * also cover the partial current second, ending their window at the current instant
+ * (samples put in that very millisecond before the call are included: a millisecond clock
+ * cannot order them); the samples put later go to the next export. A sample is in exactly one
  * export, so for a sink whose exports succeed, every count and sum summed over all exports
  * equals what was put. Series without samples in a window are left out, and an export
  * with no series does not call the sink.
