@@ -25,7 +25,7 @@ export interface DeadlineTask {
  */
 export class Deadline {
   /** When the task should run (clock milliseconds); `Infinity` when not scheduled. */
-  at = Infinity;
+  at: number = Infinity;
   /** @internal Position in the heap, or -1. */
   index = -1;
   /** @internal Tie-breaker, so equal times run in the order they were scheduled. */
