@@ -9,16 +9,7 @@
  * @module
  */
 
-import {
-  type Attributes,
-  type Counter,
-  type Histogram,
-  type Meter,
-  type MeterProvider,
-  metrics,
-  type UpDownCounter,
-  ValueType,
-} from "@opentelemetry/api";
+import { metrics, ValueType } from "@opentelemetry/api";
 import type {
   EventfulMetricsSink,
   MetricDimensions,
@@ -31,15 +22,87 @@ import type {
 /** The instrumentation scope name of the meter the sink asks a provider for. */
 const METER_NAME = "@webkpl/kpl";
 
+/**
+ * The attributes of a sample: the series' dimensions. Shaped like OpenTelemetry's
+ * `Attributes`.
+ */
+export type SampleAttributes = Readonly<Record<string, string | undefined>>;
+
+/** What an instrument is created with; a subset of OpenTelemetry's `MetricOptions`. */
+export interface InstrumentOptions {
+  /** What the instrument measures. */
+  description?: string;
+  /** The unit, in UCUM notation. */
+  unit?: string;
+  /** `ValueType.INT` (0) or `ValueType.DOUBLE` (1). */
+  valueType?: number;
+  /** Bucket boundaries the SDK should prefer for a histogram. */
+  advice?: { explicitBucketBoundaries?: number[] };
+}
+
+/**
+ * The part of an OpenTelemetry `Meter` the sink uses; any `Meter` from
+ * `@opentelemetry/api` fits.
+ */
+export interface MeterLike {
+  /**
+   * Creates a monotonic counter.
+   *
+   * @param name The instrument name.
+   * @param options Description, unit and value type.
+   * @returns The counter.
+   */
+  createCounter(
+    name: string,
+    options?: InstrumentOptions,
+  ): { add(value: number, attributes?: SampleAttributes): void };
+  /**
+   * Creates a counter that can go down.
+   *
+   * @param name The instrument name.
+   * @param options Description, unit and value type.
+   * @returns The up-down counter.
+   */
+  createUpDownCounter(
+    name: string,
+    options?: InstrumentOptions,
+  ): { add(value: number, attributes?: SampleAttributes): void };
+  /**
+   * Creates a histogram.
+   *
+   * @param name The instrument name.
+   * @param options Description, unit and bucket advice.
+   * @returns The histogram.
+   */
+  createHistogram(
+    name: string,
+    options?: InstrumentOptions,
+  ): { record(value: number, attributes?: SampleAttributes): void };
+}
+
+/**
+ * The part of an OpenTelemetry `MeterProvider` the sink uses; any `MeterProvider` from
+ * `@opentelemetry/api` or `@opentelemetry/sdk-metrics` fits.
+ */
+export interface MeterProviderLike {
+  /**
+   * Returns the meter of an instrumentation scope.
+   *
+   * @param name The scope name.
+   * @returns The meter.
+   */
+  getMeter(name: string): MeterLike;
+}
+
 /** Options for {@linkcode OpenTelemetrySink}. */
 export interface OpenTelemetrySinkOptions {
   /** The meter to create instruments on. */
-  meter?: Meter;
+  meter?: MeterLike;
   /**
    * The provider to get a meter from, when no `meter` is given. Without either, the
    * global provider registered with `@opentelemetry/api` is used.
    */
-  meterProvider?: MeterProvider;
+  meterProvider?: MeterProviderLike;
   /**
    * What every instrument name starts with, such as `webkpl.UserRecordsPut`.
    *
@@ -49,7 +112,7 @@ export interface OpenTelemetrySinkOptions {
 }
 
 /** How a metric is recorded; see {@linkcode OpenTelemetrySink}. */
-type Recorder = (value: number, attributes: Attributes) => void;
+type Recorder = (value: number, attributes: SampleAttributes) => void;
 
 /** The OpenTelemetry instrument name rule (API specification, instrument name syntax). */
 const INSTRUMENT_NAME = /^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$/;
@@ -131,7 +194,7 @@ export class OpenTelemetrySink implements EventfulMetricsSink {
   readonly #options: OpenTelemetrySinkOptions;
   readonly #recorders = new Map<string, Recorder>();
   readonly #pending = new Map<string, number>();
-  #meter: Meter | undefined;
+  #meter: MeterLike | undefined;
 
   /**
    * Creates a sink; instruments are created when their metric's first sample arrives.
@@ -179,7 +242,7 @@ export class OpenTelemetrySink implements EventfulMetricsSink {
     const recorder = this.#recorders.get(event.name) ?? this.#create(event.name, event.unit);
     // The dimensions object is read-only and shaped like attributes, so it is passed as is
     // rather than copied per sample.
-    recorder(event.value, event.dimensions as Attributes);
+    recorder(event.value, event.dimensions as SampleAttributes);
   }
 
   /**
@@ -190,7 +253,7 @@ export class OpenTelemetrySink implements EventfulMetricsSink {
    */
   export(_snapshots: readonly MetricSnapshot[]): void {}
 
-  #resolveMeter(): Meter {
+  #resolveMeter(): MeterLike {
     this.#meter ??= this.#options.meter ??
       (this.#options.meterProvider ?? metrics.getMeterProvider()).getMeter(METER_NAME);
     return this.#meter;
@@ -205,21 +268,21 @@ export class OpenTelemetrySink implements EventfulMetricsSink {
       const advice = unit === "Milliseconds"
         ? undefined
         : { explicitBucketBoundaries: name === "RetriesPerRecord" ? RETRY_BUCKETS : RATIO_BUCKETS };
-      const histogram: Histogram = meter.createHistogram(instrumentName, {
+      const histogram = meter.createHistogram(instrumentName, {
         description,
         unit: otelUnit(name, unit),
         ...(advice === undefined ? {} : { advice }),
       });
       recorder = (value, attributes) => histogram.record(value, attributes);
     } else if (name === "UserRecordsPending") {
-      const upDown: UpDownCounter = meter.createUpDownCounter(instrumentName, {
+      const upDown = meter.createUpDownCounter(instrumentName, {
         description,
         unit: otelUnit(name, unit),
         valueType: ValueType.INT,
       });
       recorder = (value, attributes) => this.#movePending(upDown, value, attributes);
     } else {
-      const counter: Counter = meter.createCounter(instrumentName, {
+      const counter = meter.createCounter(instrumentName, {
         description,
         unit: otelUnit(name, unit),
         valueType: ValueType.INT,
@@ -235,7 +298,11 @@ export class OpenTelemetrySink implements EventfulMetricsSink {
    * value is always the latest sampled count. Pending is sampled on a timer, not per
    * record, so building the key here costs nothing that matters.
    */
-  #movePending(upDown: UpDownCounter, value: number, attributes: Attributes): void {
+  #movePending(
+    upDown: { add(value: number, attributes?: SampleAttributes): void },
+    value: number,
+    attributes: SampleAttributes,
+  ): void {
     const dimensions = attributes as MetricDimensions;
     const key = `${dimensions.stream ?? ""}\n${dimensions.shard ?? ""}\n${
       dimensions.error_code ?? ""
