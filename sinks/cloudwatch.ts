@@ -11,6 +11,7 @@
  * @module
  */
 
+import { consoleLogger, type Logger } from "../src/logger.ts";
 import type { MetricSnapshot, MetricsSink, MetricUnit } from "../src/metrics_sink.ts";
 
 /** Static AWS credentials, or a function that resolves them (for refreshing credentials). */
@@ -69,6 +70,8 @@ export interface CloudWatchSinkOptions {
    * @default {true}
    */
   rollUps?: boolean;
+  /** Where series CloudWatch would reject (NaN or infinite values) are reported. */
+  logger?: Logger;
   /**
    * How many times the SDK tries one request, the first try included.
    *
@@ -168,6 +171,7 @@ export class CloudWatchSink implements MetricsSink {
   readonly #namespace: string;
   readonly #rollUps: boolean;
   readonly #settings: ClientSettings;
+  readonly #logger: Logger;
   #sdk: Promise<Sdk> | undefined;
   #closed = false;
 
@@ -188,6 +192,7 @@ export class CloudWatchSink implements MetricsSink {
       rollUps = true,
       maxAttempts = 3,
       requestTimeoutMs = 10_000,
+      logger = consoleLogger,
     } = options;
     if (client === undefined && (typeof region !== "string" || region === "")) {
       throw new TypeError(
@@ -230,6 +235,7 @@ export class CloudWatchSink implements MetricsSink {
     }
     this.#namespace = namespace;
     this.#rollUps = rollUps;
+    this.#logger = logger;
     this.#settings = { ...options, maxAttempts, requestTimeoutMs };
   }
 
@@ -261,7 +267,7 @@ export class CloudWatchSink implements MetricsSink {
    */
   async export(snapshots: readonly MetricSnapshot[]): Promise<void> {
     if (this.#closed) throw new Error("Cannot export to CloudWatchSink as it is closed");
-    const data = toMetricData(snapshots, this.#rollUps);
+    const data = toMetricData(snapshots, this.#rollUps, this.#logger);
     if (data.length === 0) return;
     const { client, PutMetricDataCommand } = await this.#load();
     const batches = batchMetricData(this.#namespace, data);
@@ -355,10 +361,20 @@ function describe(error: unknown): string {
  * Turns snapshots into CloudWatch datums: skips empty series and ones CloudWatch would
  * reject, adds the roll-ups when asked, and orders the result by depth and then by name.
  */
-function toMetricData(snapshots: readonly MetricSnapshot[], rollUps: boolean): Datum[] {
+function toMetricData(
+  snapshots: readonly MetricSnapshot[],
+  rollUps: boolean,
+  logger: Logger,
+): Datum[] {
   const series = new Map<string, Series>();
   for (const snapshot of snapshots) {
-    if (!(snapshot.count > 0) || !isUploadable(snapshot)) continue;
+    if (!(snapshot.count > 0)) continue;
+    if (!isUploadable(snapshot)) {
+      logger.warn(
+        `CloudWatch sink skipped a ${snapshot.name} series holding a value CloudWatch rejects (NaN or infinite)`,
+      );
+      continue;
+    }
     const path = dimensionPath(snapshot);
     for (let depth = rollUps ? 0 : path.length; depth <= path.length; depth++) {
       addTo(series, snapshot, path.slice(0, depth));

@@ -210,12 +210,22 @@ test("CloudWatchSink.export() rolls ErrorsByCode up to per-code series and a tot
 });
 
 test("CloudWatchSink.export() skips series with no samples or values CloudWatch rejects", async () => {
-  await withCapture({ rollUps: false }, async (sink, capture) => {
+  const warnings: string[] = [];
+  const logger = {
+    debug() {},
+    info() {},
+    warn: (message: string) => warnings.push(message),
+    error() {},
+  };
+  await withCapture({ rollUps: false, logger }, async (sink, capture) => {
     await sink.export([
       snapshot("UserRecordsPut", "Count", { stream: "s" }, []),
       { ...snapshot("RequestTime", "Milliseconds", { stream: "s" }, [1]), max: Number.NaN },
     ]);
     assert.equal(capture.attempts, 0, "nothing to send, no request");
+    assert.deepEqual(warnings, [
+      "CloudWatch sink skipped a RequestTime series holding a value CloudWatch rejects (NaN or infinite)",
+    ]);
     await sink.export([snapshot("UserRecordsPut", "Count", { stream: "s" }, [1])]);
     assert.equal(capture.datums.length, 1);
   });
