@@ -1,0 +1,106 @@
+// The producer's per-record state. One object per admitted record carries everything
+// every stage needs (hash key words, deadlines, attempts, list links), so no stage
+// allocates a wrapper of its own; it is also the receipt handed back to the caller.
+
+import type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./record.ts";
+import type { HashKey } from "./hash_key.ts";
+import type { Shard } from "./shard_map.ts";
+
+/** Gets the result of records it owns (a writable stream, a transform). */
+export interface RecordOwner {
+  onResult(result: RecordResult): void;
+}
+
+export class PendingRecord implements RecordReceipt, HashKey {
+  readonly record: UserRecord;
+  readonly stream: string;
+  readonly partitionKey: string;
+  readonly explicitHashKey: string | undefined;
+  readonly data: Uint8Array;
+  /** Data bytes plus partition key bytes: what counts against the byte limits. */
+  readonly size: number;
+  h0 = 0;
+  h1 = 0;
+  h2 = 0;
+  h3 = 0;
+
+  /** Admission order; `flush()` waits for every record up to a sequence number. */
+  seq = 0;
+  arrivedAt = 0;
+  expiresAt = 0;
+  /** When the record should leave the aggregator. */
+  deadline = 0;
+  /** The shard the map predicted for the current attempt. */
+  predictedShard: Shard | null = null;
+  /** The shard map generation the current prediction came from. */
+  predictedGeneration = -1;
+  /**
+   * After a `Wrong Shard` retry, the record is not predicted again until the shard map
+   * has refreshed past this generation, so a stale map cannot misroute it twice.
+   */
+  predictAfterGeneration = -1;
+  attempts: Attempt[] | null = null;
+  /** End of the previous attempt (or arrival): the start of the next attempt's delay. */
+  waitingSince = 0;
+  /** The last real error, named by an `Expired` result. */
+  lastErrorCode: string | undefined = undefined;
+  lastErrorMessage: string | undefined = undefined;
+  /** Consecutive transient failures, for the backoff. */
+  transientFailures = 0;
+
+  owner: RecordOwner | null = null;
+  outcome: RecordResult | undefined = undefined;
+  #promise: Promise<RecordResult> | undefined;
+  #resolve: ((result: RecordResult) => void) | undefined;
+
+  /** Links in the producer's list of outstanding records, oldest first. */
+  prev: PendingRecord | null = null;
+  next: PendingRecord | null = null;
+
+  constructor(
+    record: UserRecord,
+    stream: string,
+    data: Uint8Array,
+    partitionKeyBytes: number,
+  ) {
+    this.record = record;
+    this.stream = stream;
+    this.partitionKey = record.partitionKey;
+    this.explicitHashKey = record.explicitHashKey ?? undefined;
+    this.data = data;
+    this.size = data.length + partitionKeyBytes;
+  }
+
+  get settled(): boolean {
+    return this.outcome !== undefined;
+  }
+
+  get result(): Promise<RecordResult> {
+    if (this.#promise === undefined) {
+      if (this.outcome !== undefined) {
+        this.#promise = Promise.resolve(this.outcome);
+      } else {
+        this.#promise = new Promise((resolve) => {
+          this.#resolve = resolve;
+        });
+      }
+    }
+    return this.#promise;
+  }
+
+  addAttempt(attempt: Attempt): void {
+    if (this.attempts === null) this.attempts = [attempt];
+    else this.attempts.push(attempt);
+    this.waitingSince = attempt.endedAt;
+  }
+
+  /** Delivers the result; the producer guarantees it is called once. */
+  deliver(result: RecordResult): void {
+    this.outcome = result;
+    if (this.#resolve !== undefined) {
+      this.#resolve(result);
+      this.#resolve = undefined;
+    }
+    this.owner?.onResult(result);
+  }
+}
