@@ -1,0 +1,111 @@
+/**
+ * Groups Kinesis records of one stream into PutRecords requests.
+ *
+ * @module
+ */
+
+import type { KinesisRecord } from "./kinesis_record.ts";
+import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
+import type { Shard } from "./shard_map.ts";
+
+/** Bytes for one shard that close a request early, as in the C++ KPL. */
+export const SHARD_SHARE_TRIGGER = 256 * 1024;
+
+/** Options for {@linkcode Collector}. */
+export interface CollectorOptions {
+  /** Drives the request deadline. */
+  scheduler: Scheduler;
+  /** Most Kinesis records per request (≤ 500). */
+  maxCount: number;
+  /** Most bytes per request, counted as Σ(partition key + data). */
+  maxSize: number;
+  /**
+   * How long a Kinesis record waits at least, so records of many shards can share a
+   * call: the C++ KPL's min(50 ms, 0.2 × recordMaxBufferedTime) when aggregating.
+   */
+  lingerMs: number;
+  /** Receives each request's Kinesis records. */
+  onRequest(records: KinesisRecord[]): void;
+}
+
+/**
+ * Closes a request when it reaches `maxCount` records or `maxSize` bytes, when one
+ * shard's share reaches 256 KiB (so no shard gets a burst), or at the earliest deadline
+ * of its records. A Kinesis record larger than `maxSize` goes alone.
+ */
+export class Collector implements DeadlineTask {
+  readonly #options: CollectorOptions;
+  readonly #scheduler: Scheduler;
+  readonly #deadline: Deadline;
+  readonly #shareByShard = new Map<Shard, number>();
+  #records: KinesisRecord[] = [];
+  #size = 0;
+
+  /**
+   * Creates a collector.
+   *
+   * @param options Limits, linger and the downstream callback.
+   */
+  constructor(options: CollectorOptions) {
+    this.#options = options;
+    this.#scheduler = options.scheduler;
+    this.#deadline = new Deadline(this);
+  }
+
+  /** How many Kinesis records are waiting. */
+  get bufferedRecords(): number {
+    return this.#records.length;
+  }
+
+  /**
+   * Adds a Kinesis record; may close a request synchronously.
+   *
+   * @param record The Kinesis record.
+   */
+  put(record: KinesisRecord): void {
+    const { maxCount, maxSize, lingerMs } = this.#options;
+    if (
+      this.#records.length > 0 &&
+      (this.#records.length + 1 > maxCount || this.#size + record.requestSize > maxSize)
+    ) {
+      this.#emit();
+    }
+    this.#records.push(record);
+    this.#size += record.requestSize;
+    let share = 0;
+    const shard = record.predictedShard;
+    if (shard !== null) {
+      share = (this.#shareByShard.get(shard) ?? 0) + record.requestSize;
+      this.#shareByShard.set(shard, share);
+    }
+    if (
+      this.#records.length >= maxCount || this.#size >= maxSize || share >= SHARD_SHARE_TRIGGER
+    ) {
+      this.#emit();
+      return;
+    }
+    let due = record.deadline;
+    if (lingerMs > 0) due = Math.max(due, this.#scheduler.clock.now() + lingerMs);
+    this.#scheduler.scheduleNoLaterThan(this.#deadline, Math.min(due, record.expiresAt));
+  }
+
+  /** Closes the request being collected now. */
+  flush(): void {
+    this.#emit();
+  }
+
+  /** @internal The request's deadline. */
+  onDeadline(): void {
+    this.#emit();
+  }
+
+  #emit(): void {
+    if (this.#records.length === 0) return;
+    const records = this.#records;
+    this.#records = [];
+    this.#size = 0;
+    this.#shareByShard.clear();
+    this.#scheduler.cancel(this.#deadline);
+    this.#options.onRequest(records);
+  }
+}

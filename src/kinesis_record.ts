@@ -1,0 +1,116 @@
+/**
+ * A Kinesis record (KR): one entry of a PutRecords request, carrying one user record
+ * raw or several in the aggregated format.
+ *
+ * @module
+ */
+
+import type { PendingRecord } from "./_pending_record.ts";
+import { hashKeyToDecimal } from "./hash_key.ts";
+import type { Shard } from "./shard_map.ts";
+
+/** The partition key of an aggregated record whose members have different keys. */
+export const AGGREGATED_PARTITION_KEY = "a";
+
+/** One PutRecords entry and the user records inside it. */
+export class KinesisRecord {
+  /** The stream it goes to. */
+  readonly stream: string;
+  /** The user records, in sub-sequence order. */
+  readonly records: PendingRecord[];
+  /** The shard its hash key was predicted to, or `null` when unpredicted. */
+  predictedShard: Shard | null;
+  /** The entry's partition key. */
+  readonly partitionKey: string;
+  /** The entry's explicit hash key, when it routes by one. */
+  readonly explicitHashKey: string | undefined;
+  /** The entry's data. */
+  readonly data: Uint8Array;
+  /** What the entry counts against a request's 5 MiB: partition key bytes + data bytes. */
+  readonly requestSize: number;
+  /** Earliest deadline of its user records. */
+  deadline: number;
+  /** Earliest expiry of its user records. */
+  expiresAt: number;
+
+  /**
+   * Creates an entry; use {@linkcode KinesisRecord.single} or
+   * {@linkcode KinesisRecord.aggregated}.
+   */
+  private constructor(
+    records: PendingRecord[],
+    partitionKey: string,
+    explicitHashKey: string | undefined,
+    data: Uint8Array,
+    partitionKeyBytes: number,
+  ) {
+    const first = records[0]!;
+    this.stream = first.stream;
+    this.records = records;
+    this.predictedShard = first.predictedShard;
+    this.partitionKey = partitionKey;
+    this.explicitHashKey = explicitHashKey;
+    this.data = data;
+    this.requestSize = partitionKeyBytes + data.length;
+    let deadline = Infinity;
+    let expiresAt = Infinity;
+    for (const record of records) {
+      if (record.deadline < deadline) deadline = record.deadline;
+      if (record.expiresAt < expiresAt) expiresAt = record.expiresAt;
+    }
+    this.deadline = deadline;
+    this.expiresAt = expiresAt;
+  }
+
+  /**
+   * A KR of one user record: sent raw, with the user's own partition key and explicit
+   * hash key, so it lands exactly where that key belongs.
+   *
+   * @param record The user record.
+   * @returns The entry.
+   */
+  static single(record: PendingRecord): KinesisRecord {
+    return new KinesisRecord(
+      [record],
+      record.partitionKey,
+      record.explicitHashKey,
+      record.data,
+      record.size - record.data.length,
+    );
+  }
+
+  /**
+   * A KR of two or more user records in the aggregated format, routed by the first
+   * record's hash key. When every member shares one partition key the entry carries that
+   * key instead of `"a"`, so consumers that group by partition key still work; when none
+   * has an explicit hash key either, the key alone routes it and no hash key is sent.
+   *
+   * @param records The user records, in the order they were encoded.
+   * @param data The encoded aggregated record.
+   * @param routing What the members have in common.
+   * @returns The entry.
+   */
+  static aggregated(
+    records: PendingRecord[],
+    data: Uint8Array,
+    routing: { samePartitionKey: boolean; anyExplicitHashKey: boolean },
+  ): KinesisRecord {
+    const first = records[0]!;
+    if (!routing.samePartitionKey) {
+      return new KinesisRecord(
+        records,
+        AGGREGATED_PARTITION_KEY,
+        hashKeyToDecimal(first),
+        data,
+        AGGREGATED_PARTITION_KEY.length,
+      );
+    }
+    return new KinesisRecord(
+      records,
+      first.partitionKey,
+      routing.anyExplicitHashKey ? hashKeyToDecimal(first) : undefined,
+      data,
+      first.size - first.data.length,
+    );
+  }
+}

@@ -1,0 +1,170 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { hashKeyFromDecimal } from "../src/hash_key.ts";
+import { KinesisRecord } from "../src/kinesis_record.ts";
+import { Limiter } from "../src/limiter.ts";
+import { Scheduler } from "../src/scheduler.ts";
+import { Shard } from "../src/shard_map.ts";
+import { FakeClock } from "./support/fake_clock.ts";
+import { pendingRecord } from "./support/records.ts";
+
+const MiB = 1024 * 1024;
+
+function shard(n = 0): Shard {
+  return new Shard(
+    `shardId-00000000000${n}`,
+    hashKeyFromDecimal("0"),
+    hashKeyFromDecimal("340282366920938463463374607431768211455"),
+  );
+}
+
+function setup(rateLimit = 100, random = () => 0.5) {
+  const clock = new FakeClock(0);
+  const scheduler = new Scheduler(clock);
+  const admitted: KinesisRecord[] = [];
+  const expired: KinesisRecord[] = [];
+  const limiter = new Limiter({
+    scheduler,
+    rateLimit,
+    random,
+    onAdmit: (record) => admitted.push(record),
+    onExpired: (record) => expired.push(record),
+  });
+  return { clock, scheduler, limiter, admitted, expired };
+}
+
+function kinesisRecord(
+  target: Shard,
+  options: { bytes?: number; deadline?: number; expiresAt?: number; now?: number } = {},
+): KinesisRecord {
+  const record = pendingRecord({
+    data: options.bytes ?? 10,
+    ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+    ...(options.expiresAt === undefined ? {} : { expiresAt: options.expiresAt }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  record.predictedShard = target;
+  return KinesisRecord.single(record);
+}
+
+test("Limiter admits a full bucket at once, then 1000 records/s at rateLimit 100", async () => {
+  const { limiter, admitted, clock } = setup(100);
+  const target = shard();
+  for (let i = 0; i < 1500; i++) limiter.put(kinesisRecord(target));
+  assert.equal(admitted.length, 1000, "the record bucket starts full");
+  await clock.advance(100);
+  assert.equal(admitted.length, 1100);
+  await clock.advance(400);
+  assert.equal(admitted.length, 1500);
+  assert.equal(limiter.queuedRecords, 0);
+});
+
+test("Limiter refills at 150% of the shard limits by default numbers", async () => {
+  const { limiter, admitted, clock } = setup(150);
+  const target = shard();
+  for (let i = 0; i < 2500; i++) limiter.put(kinesisRecord(target));
+  assert.equal(admitted.length, 1000);
+  await clock.advance(1000);
+  assert.equal(admitted.length, 2500, "1500 records/s after the burst");
+});
+
+test("Limiter paces bytes: 10 MiB burst, then 1 MiB/s at rateLimit 100", async () => {
+  const { limiter, admitted, clock } = setup(100);
+  const target = shard();
+  for (let i = 0; i < 30; i++) limiter.put(kinesisRecord(target, { bytes: MiB / 2 }));
+  assert.equal(admitted.length, 20);
+  await clock.advance(1000);
+  assert.equal(admitted.length, 22);
+  await clock.advance(4000);
+  assert.equal(admitted.length, 30);
+});
+
+test("Limiter admits in deadline order, whatever the arrival order", async () => {
+  const { limiter, admitted, clock } = setup(100);
+  const target = shard();
+  // Drain the record bucket so the records queue.
+  for (let i = 0; i < 1000; i++) limiter.put(kinesisRecord(target, { deadline: 0 }));
+  admitted.length = 0;
+  const late = kinesisRecord(target, { deadline: 500 });
+  const early = kinesisRecord(target, { deadline: 50 });
+  const middle = kinesisRecord(target, { deadline: 200 });
+  limiter.put(late);
+  limiter.put(early);
+  limiter.put(middle);
+  await clock.advance(10);
+  assert.deepEqual(admitted, [early, middle, late].slice(0, admitted.length));
+  await clock.advance(100);
+  assert.deepEqual(admitted, [early, middle, late]);
+});
+
+test("Limiter hands expired records back before admitting anything", async () => {
+  const { limiter, admitted, expired, clock } = setup(100);
+  const target = shard();
+  limiter.throttled(target);
+  const doomed = kinesisRecord(target, { deadline: 0, expiresAt: 5 });
+  const fine = kinesisRecord(target, { deadline: 1 });
+  limiter.put(doomed);
+  limiter.put(fine);
+  assert.equal(admitted.length, 0, "the shard is backing off");
+  await clock.advance(5);
+  assert.equal(expired.length, 1);
+  assert.ok(expired[0] === doomed);
+  await clock.advance(200);
+  assert.equal(admitted.length, 1);
+  assert.ok(admitted[0] === fine);
+});
+
+test("Limiter admits a record bigger than the byte bucket once the bucket is full", async () => {
+  const { limiter, admitted, clock } = setup(100);
+  const target = shard();
+  limiter.put(kinesisRecord(target, { bytes: 2 * MiB }));
+  assert.equal(admitted.length, 1);
+  const giant = kinesisRecord(target, { bytes: 11 * MiB });
+  const small = kinesisRecord(target, { bytes: 10 });
+  limiter.put(giant);
+  limiter.put(small);
+  assert.equal(admitted.length, 1, "the bucket is no longer full");
+  await clock.advance(2000);
+  assert.equal(admitted.length, 2, "the giant goes as soon as the bucket is full again");
+  assert.ok(admitted[1] === giant);
+  await clock.advance(1100);
+  assert.equal(admitted.length, 3, "then the shard is paced by the giant's cost");
+  assert.ok(admitted[2] === small);
+});
+
+test("Limiter.throttled() pauses the shard with doubling backoff; success resets it", async () => {
+  const { limiter, admitted, clock } = setup(100, () => 0.999);
+  const hot = shard(0);
+  const cool = shard(1);
+  limiter.throttled(hot);
+  limiter.put(kinesisRecord(hot));
+  limiter.put(kinesisRecord(cool));
+  assert.equal(admitted.length, 1, "the other shard is not affected");
+  assert.ok(limiter.isBackingOff(hot));
+  await clock.advance(99);
+  assert.equal(admitted.length, 1);
+  await clock.advance(2);
+  assert.equal(admitted.length, 2, "about 100 ms for the first throttle");
+  limiter.throttled(hot);
+  limiter.put(kinesisRecord(hot));
+  await clock.advance(150);
+  assert.equal(admitted.length, 2);
+  await clock.advance(60);
+  assert.equal(admitted.length, 3, "about 200 ms for the second");
+  limiter.succeeded(hot);
+  limiter.throttled(hot);
+  limiter.put(kinesisRecord(hot));
+  await clock.advance(101);
+  assert.equal(admitted.length, 4, "back to 100 ms after a success");
+});
+
+test("Limiter caps the throttle backoff at 5 s", async () => {
+  const { limiter, admitted, clock } = setup(100, () => 0.999);
+  const hot = shard();
+  for (let i = 0; i < 12; i++) limiter.throttled(hot);
+  limiter.put(kinesisRecord(hot));
+  await clock.advance(4900);
+  assert.equal(admitted.length, 0);
+  await clock.advance(200);
+  assert.equal(admitted.length, 1);
+});
