@@ -1,0 +1,257 @@
+/**
+ * Sends PutRecords requests, at most `maxInFlightRequests` at a time, each bounded by
+ * `requestTimeoutMs` through an AbortSignal.
+ *
+ * @module
+ */
+
+import {
+  type DescribedError,
+  describeError,
+  type KinesisClient,
+  type PutRecordsRequestEntry,
+  type PutRecordsResultEntry,
+} from "./kinesis_client.ts";
+import type { KinesisRecord } from "./kinesis_record.ts";
+import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
+import { ErrorCodes } from "./error_codes.ts";
+import type { Logger } from "./logger.ts";
+
+/** One PutRecords call and, once it ends, its outcome. */
+export class PutRecordsCall implements DeadlineTask {
+  /** The stream. */
+  readonly stream: string;
+  /** The Kinesis records, in request order. */
+  records: KinesisRecord[];
+  /** Clock time the request was sent. */
+  startedAt = 0;
+  /** Clock time the request ended. */
+  endedAt = 0;
+  /** Set when the whole request failed. */
+  error: DescribedError | undefined = undefined;
+  /** The per-entry results when the request succeeded. */
+  entries: PutRecordsResultEntry[] | undefined = undefined;
+  /** @internal */
+  readonly timeout: Deadline;
+  /** @internal */
+  readonly abortController = new AbortController();
+  #timedOut = false;
+
+  /**
+   * Creates a call.
+   *
+   * @param stream The stream.
+   * @param records The Kinesis records.
+   */
+  constructor(stream: string, records: KinesisRecord[]) {
+    this.stream = stream;
+    this.records = records;
+    this.timeout = new Deadline(this);
+  }
+
+  /** Whether the producer aborted the call because it took too long. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** @internal The request timeout fired. */
+  onDeadline(): void {
+    this.#timedOut = true;
+    this.abortController.abort();
+  }
+}
+
+/** Options for {@linkcode Sender}. */
+export interface SenderOptions {
+  /** Resolves the Kinesis client (created on first use). */
+  client: () => Promise<KinesisClient>;
+  /** Drives request timeouts. */
+  scheduler: Scheduler;
+  /** Most requests in flight at once. */
+  maxInFlight: number;
+  /** Per-request timeout in milliseconds. */
+  requestTimeoutMs: number;
+  /** Receives Kinesis records whose earliest member expired while the request queued. */
+  onExpired(record: KinesisRecord): void;
+  /** Receives every finished call. */
+  onResult(call: PutRecordsCall): void;
+  /** Where a failure inside `onResult` is reported. */
+  logger: Logger;
+}
+
+/** Runs PutRecords calls with bounded concurrency. */
+export class Sender {
+  readonly #options: SenderOptions;
+  readonly #scheduler: Scheduler;
+  readonly #waiting: PutRecordsCall[] = [];
+  #waitingHead = 0;
+  readonly #inFlight = new Set<PutRecordsCall>();
+  #idleWaiters: (() => void)[] = [];
+  #closed = false;
+
+  /**
+   * Creates a sender.
+   *
+   * @param options The client, the limits and the result callback.
+   */
+  constructor(options: SenderOptions) {
+    this.#options = options;
+    this.#scheduler = options.scheduler;
+  }
+
+  /** Requests on the wire now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Requests waiting for a free slot. */
+  get queued(): number {
+    return this.#waiting.length - this.#waitingHead;
+  }
+
+  /**
+   * Sends a request now, or queues it until a slot frees.
+   *
+   * @param stream The stream.
+   * @param records The request's Kinesis records.
+   */
+  send(stream: string, records: KinesisRecord[]): void {
+    const call = new PutRecordsCall(stream, records);
+    if (this.#closed) {
+      const now = this.#scheduler.clock.now();
+      call.startedAt = now;
+      call.endedAt = now;
+      call.error = {
+        code: ErrorCodes.producerClosed,
+        message: "The producer closed before the request was sent",
+      };
+      this.#deliver(call);
+      return;
+    }
+    this.#waiting.push(call);
+    this.#pump();
+  }
+
+  /**
+   * Sends nothing more: aborts the requests in flight and finishes the queued ones with
+   * `ProducerClosed`, each through `onResult`.
+   */
+  close(): void {
+    this.#closed = true;
+    for (const call of this.#inFlight) call.abortController.abort();
+    const queued = this.#waiting.slice(this.#waitingHead);
+    this.#waiting.length = 0;
+    this.#waitingHead = 0;
+    const now = this.#scheduler.clock.now();
+    for (const call of queued) {
+      call.startedAt = now;
+      call.endedAt = now;
+      call.error = {
+        code: ErrorCodes.producerClosed,
+        message: "The producer closed before the request was sent",
+      };
+      this.#deliver(call);
+    }
+    this.#checkIdle();
+  }
+
+  /**
+   * Resolves when no request is in flight or queued.
+   *
+   * @returns A promise that resolves once idle.
+   */
+  idle(): Promise<void> {
+    if (this.#inFlight.size === 0 && this.queued === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #pump(): void {
+    const max = this.#options.maxInFlight;
+    while (this.#inFlight.size < max && this.#waitingHead < this.#waiting.length) {
+      const call = this.#waiting[this.#waitingHead]!;
+      this.#waiting[this.#waitingHead++] = undefined as unknown as PutRecordsCall;
+      if (this.#waitingHead === this.#waiting.length) {
+        this.#waiting.length = 0;
+        this.#waitingHead = 0;
+      }
+      if (this.#dropExpired(call)) this.#start(call);
+    }
+    this.#checkIdle();
+  }
+
+  /** Takes out Kinesis records that expired while queued; `false` when none is left. */
+  #dropExpired(call: PutRecordsCall): boolean {
+    const now = this.#scheduler.clock.now();
+    let expired = false;
+    for (const record of call.records) {
+      if (record.expiresAt <= now) expired = true;
+    }
+    if (!expired) return true;
+    const live: KinesisRecord[] = [];
+    for (const record of call.records) {
+      if (record.expiresAt <= now) this.#options.onExpired(record);
+      else live.push(record);
+    }
+    call.records = live;
+    return live.length > 0;
+  }
+
+  #start(call: PutRecordsCall): void {
+    this.#inFlight.add(call);
+    const entries: PutRecordsRequestEntry[] = new Array(call.records.length);
+    for (let i = 0; i < call.records.length; i++) {
+      const record = call.records[i]!;
+      entries[i] = record.explicitHashKey === undefined
+        ? { Data: record.data, PartitionKey: record.partitionKey }
+        : {
+          Data: record.data,
+          PartitionKey: record.partitionKey,
+          ExplicitHashKey: record.explicitHashKey,
+        };
+    }
+    const clock = this.#scheduler.clock;
+    call.startedAt = clock.now();
+    this.#scheduler.schedule(call.timeout, call.startedAt + this.#options.requestTimeoutMs);
+    const signal = call.abortController.signal;
+    this.#options.client()
+      .then((client) =>
+        client.putRecords({ StreamName: call.stream, Records: entries }, { signal })
+      )
+      .then(
+        (output) => {
+          call.entries = output.Records ?? [];
+        },
+        (error: unknown) => {
+          call.error = describeError(error, call.timedOut);
+          if (call.error.code === ErrorCodes.networkError && signal.aborted && !call.timedOut) {
+            call.error = { code: ErrorCodes.producerClosed, message: "Request aborted by close()" };
+          }
+        },
+      )
+      .then(() => this.#finish(call));
+  }
+
+  #finish(call: PutRecordsCall): void {
+    call.endedAt = this.#scheduler.clock.now();
+    this.#scheduler.cancel(call.timeout);
+    this.#inFlight.delete(call);
+    this.#deliver(call);
+    this.#pump();
+  }
+
+  #deliver(call: PutRecordsCall): void {
+    try {
+      this.#options.onResult(call);
+    } catch (error) {
+      // A bug in result handling must not stop the sender; say so loudly.
+      this.#options.logger.error("Handling a PutRecords result failed", error);
+    }
+  }
+
+  #checkIdle(): void {
+    if (this.#inFlight.size > 0 || this.queued > 0 || this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
