@@ -9,7 +9,8 @@
  * @module
  */
 
-import { PendingRecord, type PendingRecord as PendingRecordType } from "./_pending_record.ts";
+import { PendingRecord, type RecordOwner } from "./_pending_record.ts";
+import type { ProducerPort } from "./_producer_port.ts";
 import { Aggregator } from "./aggregator.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Collector } from "./collector.ts";
@@ -94,7 +95,7 @@ class StreamPipeline {
 
 /** A put waiting for room under `maxOutstandingRecords`/`maxOutstandingBytes`. */
 interface AdmissionWaiter {
-  record: PendingRecordType;
+  record: PendingRecord;
   resolve(): void;
   reject(reason: unknown): void;
   signal: AbortSignal | undefined;
@@ -109,10 +110,10 @@ interface SettleWaiter {
 
 /** Sends a record around again once its backoff has passed. */
 class RetryTimer implements DeadlineTask {
-  readonly record: PendingRecordType;
-  readonly #due: (record: PendingRecordType, now: number) => void;
+  readonly record: PendingRecord;
+  readonly #due: (record: PendingRecord, now: number) => void;
 
-  constructor(record: PendingRecordType, due: (record: PendingRecordType, now: number) => void) {
+  constructor(record: PendingRecord, due: (record: PendingRecord, now: number) => void) {
     this.record = record;
     this.#due = due;
   }
@@ -151,8 +152,8 @@ export class Producer implements AsyncDisposable {
   #outstandingRecords = 0;
   #outstandingBytes = 0;
   #seq = 0;
-  #oldest: PendingRecordType | null = null;
-  #newest: PendingRecordType | null = null;
+  #oldest: PendingRecord | null = null;
+  #newest: PendingRecord | null = null;
   #admission: AdmissionWaiter[] = [];
   #settleWaiters: SettleWaiter[] = [];
   #closed = false;
@@ -251,38 +252,7 @@ export class Producer implements AsyncDisposable {
    * @throws {ProducerClosedError} When the producer is closed.
    */
   enqueue(record: UserRecord, options?: SignalOptions): Promise<RecordReceipt> {
-    let pending: PendingRecordType;
-    try {
-      pending = this.#prepare(record);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#admission.length === 0 && this.#hasRoom(pending.size)) {
-      this.#admit(pending);
-      return Promise.resolve(pending);
-    }
-    return new Promise<RecordReceipt>((resolve, reject) => {
-      const waiter: AdmissionWaiter = {
-        record: pending,
-        resolve: () => resolve(pending),
-        reject,
-        signal,
-        onAbort: undefined,
-      };
-      if (signal !== undefined) {
-        waiter.onAbort = () => {
-          const index = this.#admission.indexOf(waiter);
-          if (index >= 0) this.#admission.splice(index, 1);
-          reject(signal.reason);
-          // The head may have been the one blocking smaller records behind it.
-          this.#admitWaiting();
-        };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
-      this.#admission.push(waiter);
-    });
+    return this.#enqueue(record, null, options?.signal);
   }
 
   /**
@@ -294,10 +264,7 @@ export class Producer implements AsyncDisposable {
    * @throws {ProducerClosedError} When the producer is closed.
    */
   tryPut(record: UserRecord): RecordReceipt | undefined {
-    const pending = this.#prepare(record);
-    if (this.#admission.length > 0 || !this.#hasRoom(pending.size)) return undefined;
-    this.#admit(pending);
-    return pending;
+    return this.#tryAdmit(record, null);
   }
 
   /**
@@ -353,7 +320,61 @@ export class Producer implements AsyncDisposable {
   // ---------------------------------------------------------------------------
   // Intake
 
-  #prepare(record: UserRecord): PendingRecordType {
+  /** @internal The admission calls the producer's own streams use. */
+  readonly #port: ProducerPort = {
+    tryAdmit: (record, owner) => this.#tryAdmit(record, owner),
+    admit: (record, owner, signal) => this.#enqueue(record, owner, signal),
+    flushNow: () => this.#flushStages(),
+  };
+
+  #tryAdmit(record: UserRecord, owner: RecordOwner | null): RecordReceipt | undefined {
+    const pending = this.#prepare(record);
+    if (this.#admission.length > 0 || !this.#hasRoom(pending.size)) return undefined;
+    pending.owner = owner;
+    this.#admit(pending);
+    return pending;
+  }
+
+  #enqueue(
+    record: UserRecord,
+    owner: RecordOwner | null,
+    signal: AbortSignal | undefined,
+  ): Promise<RecordReceipt> {
+    let pending: PendingRecord;
+    try {
+      pending = this.#prepare(record);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    pending.owner = owner;
+    if (this.#admission.length === 0 && this.#hasRoom(pending.size)) {
+      this.#admit(pending);
+      return Promise.resolve(pending);
+    }
+    return new Promise<RecordReceipt>((resolve, reject) => {
+      const waiter: AdmissionWaiter = {
+        record: pending,
+        resolve: () => resolve(pending),
+        reject,
+        signal,
+        onAbort: undefined,
+      };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          const index = this.#admission.indexOf(waiter);
+          if (index >= 0) this.#admission.splice(index, 1);
+          reject(signal.reason);
+          // The head may have been the one blocking smaller records behind it.
+          this.#admitWaiting();
+        };
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      this.#admission.push(waiter);
+    });
+  }
+
+  #prepare(record: UserRecord): PendingRecord {
     if (this.#closed) throw new ProducerClosedError();
     if (typeof record !== "object" || record === null) {
       throw new ValidationError(
@@ -421,7 +442,7 @@ export class Producer implements AsyncDisposable {
       this.#outstandingBytes + size <= this.#options.maxOutstandingBytes;
   }
 
-  #admit(record: PendingRecordType): void {
+  #admit(record: PendingRecord): void {
     const now = this.#clock.now();
     record.seq = ++this.#seq;
     record.arrivedAt = now;
@@ -585,7 +606,7 @@ export class Producer implements AsyncDisposable {
     this.#retrier.handle(call);
   }
 
-  readonly #retryDue = (record: PendingRecordType, now: number): void => {
+  readonly #retryDue = (record: PendingRecord, now: number): void => {
     if (record.outcome !== undefined) return;
     if (now >= record.expiresAt) {
       this.#expire(record, now);
@@ -595,7 +616,7 @@ export class Producer implements AsyncDisposable {
     this.#streams.get(record.stream)!.aggregator.put(record);
   };
 
-  #expire(record: PendingRecordType, now: number): void {
+  #expire(record: PendingRecord, now: number): void {
     const message = expiredMessage(record);
     record.addAttempt(syntheticAttempt(record, now, ErrorCodes.expired, message));
     this.#fail(record, ErrorCodes.expired, message);
@@ -665,7 +686,7 @@ export class Producer implements AsyncDisposable {
   // ---------------------------------------------------------------------------
   // Settlement
 
-  #fail(record: PendingRecordType, code: string, message: string): void {
+  #fail(record: PendingRecord, code: string, message: string): void {
     this.#settle(record, {
       success: false,
       shardId: undefined,
@@ -678,7 +699,7 @@ export class Producer implements AsyncDisposable {
     }, record.predictedShard?.id);
   }
 
-  #settle(record: PendingRecordType, result: RecordResult, shardId: string | undefined): void {
+  #settle(record: PendingRecord, result: RecordResult, shardId: string | undefined): void {
     if (record.outcome !== undefined) return;
     // Unlink from the outstanding list first, so anything the result triggers sees the
     // producer's counts already updated.
@@ -797,7 +818,7 @@ export class Producer implements AsyncDisposable {
 
   #recordMetrics(
     pipeline: StreamPipeline,
-    record: PendingRecordType,
+    record: PendingRecord,
     result: RecordResult,
     shardId: string | undefined,
   ): void {
@@ -862,7 +883,7 @@ export class Producer implements AsyncDisposable {
 const scratch: HashKey = { h0: 0, h1: 0, h2: 0, h3: 0 };
 
 function syntheticAttempt(
-  record: PendingRecordType,
+  record: PendingRecord,
   now: number,
   errorCode: string,
   errorMessage: string,
