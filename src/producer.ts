@@ -62,6 +62,7 @@ export interface CloseOptions extends SignalOptions {
 const UTF8 = new TextEncoder();
 const PENDING_SAMPLE_INTERVAL_MS = 200;
 const FIRST_LISTING_GRACE_MS = 1000;
+const MIN_FINAL_EXPORT_MS = 1000;
 
 /** One stream's stages. */
 class StreamPipeline {
@@ -283,8 +284,9 @@ export class Producer implements AsyncDisposable {
 
   /**
    * Stops intake, flushes, waits for outstanding records (failing what is left at the
-   * timeout with `ProducerClosed`), exports the final metrics and releases the client.
-   * Idempotent: later calls return the first call's promise.
+   * timeout with `ProducerClosed`), exports the final metrics (waiting at most
+   * max(1 s, `timeoutMs`) for the sink) and releases the client. Idempotent: later calls
+   * return the first call's promise.
    *
    * @param options The timeout, and a signal that ends the wait early.
    * @returns A promise that resolves when the producer is fully closed.
@@ -757,29 +759,11 @@ export class Producer implements AsyncDisposable {
 
   async #shutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     this.#flushStages();
-    let aborted = false;
-    if (this.#oldest !== null) {
-      const drained = this.#waitForSettled(this.#seq, undefined);
-      let cleanup = (): void => {};
-      const stop = new Promise<void>((resolve) => {
-        const timer = new Deadline({ onDeadline: () => resolve() });
-        this.#scheduler.schedule(timer, this.#clock.now() + timeoutMs);
-        const onAbort = () => {
-          aborted = true;
-          resolve();
-        };
-        signal?.addEventListener("abort", onAbort, { once: true });
-        if (signal?.aborted) onAbort();
-        cleanup = () => {
-          this.#scheduler.cancel(timer);
-          signal?.removeEventListener("abort", onAbort);
-        };
-      });
-      await Promise.race([drained, stop]);
-      cleanup();
-    }
+    const drained = this.#oldest === null
+      ? "done"
+      : await this.#within(this.#waitForSettled(this.#seq, undefined), timeoutMs, signal);
     const now = this.#clock.now();
-    const message = aborted
+    const message = drained === "aborted"
       ? "close() was aborted before the record was confirmed"
       : `close() timed out after ${timeoutMs} ms before the record was confirmed`;
     while (this.#oldest !== null) {
@@ -787,14 +771,18 @@ export class Producer implements AsyncDisposable {
       record.addAttempt(syntheticAttempt(record, now, ErrorCodes.producerClosed, message));
       this.#fail(record, ErrorCodes.producerClosed, message);
     }
-    // Every record has settled: stop every stage's timers so nothing is sent again.
+    // Every record has settled: nothing may be sent again.
     this.#scheduler.cancel(this.#pendingSampler);
     for (const pipeline of this.#streams.values()) pipeline.shardMap.close();
     this.#sender.close();
     await this.#sender.idle();
-    this.#scheduler.close();
     if (this.#metricsOn) this.#samplePending(this.#clock.now(), false);
-    await this.#metrics.close();
+    // A sink that never answers must not hold close() forever.
+    const exportBudget = Math.max(MIN_FINAL_EXPORT_MS, timeoutMs);
+    if (await this.#within(this.#metrics.close(), exportBudget, undefined) === "timeout") {
+      this.#logger.warn(`The final metrics export did not finish within ${exportBudget} ms`);
+    }
+    this.#scheduler.close();
     if (this.#client !== undefined) {
       try {
         const client = await this.#client;
@@ -803,7 +791,32 @@ export class Producer implements AsyncDisposable {
         // A client that never came up has nothing to release.
       }
     }
-    if (aborted) throw signal!.reason;
+    if (drained === "aborted") throw signal!.reason;
+  }
+
+  /** Waits for `promise`, at most `ms` on the producer's clock or until `signal` aborts. */
+  async #within(
+    promise: Promise<unknown>,
+    ms: number,
+    signal: AbortSignal | undefined,
+  ): Promise<"done" | "timeout" | "aborted"> {
+    let cleanup = (): void => {};
+    const stop = new Promise<"timeout" | "aborted">((resolve) => {
+      const timer = new Deadline({ onDeadline: () => resolve("timeout") });
+      this.#scheduler.schedule(timer, this.#clock.now() + ms);
+      const onAbort = () => resolve("aborted");
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+      cleanup = () => {
+        this.#scheduler.cancel(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+    });
+    try {
+      return await Promise.race([promise.then(() => "done" as const), stop]);
+    } finally {
+      cleanup();
+    }
   }
 
   // ---------------------------------------------------------------------------

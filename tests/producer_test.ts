@@ -380,3 +380,20 @@ test("Producer's constructor names the option it rejects", () => {
     });
   }
 });
+
+test("Producer.close() resolves even when the metrics sink never answers", async () => {
+  const { producer, clock } = harness({
+    metricsLevel: "summary",
+    metricsSink: { export: () => new Promise<void>(() => {}) },
+  });
+  const pending = producer.put({ partitionKey: "k", data: "x" });
+  await clock.advance(200);
+  assert.equal((await pending).success, true);
+  let closed = false;
+  const closing = producer.close({ timeoutMs: 100 }).then(() => void (closed = true));
+  await clock.advance(999);
+  assert.equal(closed, false, "the final export gets at least one second");
+  await clock.advance(1);
+  await closing;
+  assert.equal(closed, true);
+});
