@@ -22,7 +22,7 @@ export const ErrorCodes = {
   requestTimeout: "RequestTimeout",
   /** The request never got an HTTP answer (connection refused, reset, DNS). */
   networkError: "NetworkError",
-  /** The Kinesis client could not be created or failed without a code. */
+  /** The default Kinesis client could not be created (the SDK failed to load). */
   clientError: "ClientError",
   /** Per-record Kinesis throttling. */
   throughputExceeded: "ProvisionedThroughputExceededException",
@@ -48,6 +48,7 @@ const PERMANENT: ReadonlySet<string> = new Set([
   "NotAuthorized",
   "OptInRequired",
   ErrorCodes.recordCountMismatch,
+  ErrorCodes.clientError,
 ]);
 
 /**

@@ -134,8 +134,23 @@ export interface DescribedError {
   message: string;
 }
 
+// Names of the runtime's own error classes: a client that throws one of these failed in
+// transport (connection refused or reset, DNS, an abort), not with a Kinesis error code.
+const TRANSPORT_ERROR_NAMES: ReadonlySet<string> = new Set([
+  "Error",
+  "TypeError",
+  "AbortError",
+  "TimeoutError",
+  "DOMException",
+  "SyntaxError",
+  "RangeError",
+  "FetchError",
+]);
+
 /**
- * Reduces anything a client threw to a code and a message.
+ * Reduces anything a client threw to a code and a message. A service error (the SDK's
+ * exceptions, or any error a custom client names after a Kinesis error code) keeps its
+ * name as the code; anything else is a `NetworkError`.
  *
  * @param error What was thrown.
  * @param timedOut Whether the producer aborted the call because it took too long.
@@ -145,28 +160,15 @@ export function describeError(error: unknown, timedOut: boolean): DescribedError
   if (timedOut) {
     return { code: ErrorCodes.requestTimeout, message: "PutRecords request timed out" };
   }
-  if (typeof error === "object" && error !== null) {
-    const record = error as { name?: unknown; code?: unknown; message?: unknown };
-    const message = typeof record.message === "string" ? record.message : String(error);
-    // SDK service exceptions carry the Kinesis error type as their name and HTTP
-    // metadata; a bare TypeError or "Error" is a transport failure.
-    const hasMetadata = "$metadata" in record && "$fault" in record;
-    if (hasMetadata && typeof record.name === "string" && record.name !== "Error") {
-      return { code: record.name, message };
-    }
-    if (typeof record.code === "string" && record.code !== "") {
-      return { code: record.code, message };
-    }
-    if (record.name === "AbortError") return { code: ErrorCodes.networkError, message };
-    if (record.name === "TypeError" || record.name === "TimeoutError") {
-      return { code: ErrorCodes.networkError, message };
-    }
-    if (typeof record.name === "string" && record.name !== "Error" && hasMetadata) {
-      return { code: record.name, message };
-    }
-    return { code: ErrorCodes.networkError, message };
+  if (typeof error !== "object" || error === null) {
+    return { code: ErrorCodes.networkError, message: String(error) };
   }
-  return { code: ErrorCodes.clientError, message: String(error) };
+  const { name, message } = error as { name?: unknown; message?: unknown };
+  const text = typeof message === "string" ? message : String(error);
+  if (typeof name === "string" && name !== "" && !TRANSPORT_ERROR_NAMES.has(name)) {
+    return { code: name, message: text };
+  }
+  return { code: ErrorCodes.networkError, message: text };
 }
 
 /**

@@ -561,12 +561,9 @@ export class Producer implements AsyncDisposable {
           endpoint: this.#options.endpoint,
           credentials: this.#options.credentials,
         }).catch((error: unknown) => {
-          throw Object.assign(
-            new Error(`The Kinesis client could not be created: ${String(error)}`),
-            {
-              code: ErrorCodes.clientError,
-            },
-          );
+          const failure = new Error(`The Kinesis client could not be created: ${String(error)}`);
+          failure.name = ErrorCodes.clientError;
+          throw failure;
         });
       // The failure is reported through every call that needs the client.
       this.#client.catch(() => {});
