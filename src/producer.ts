@@ -490,6 +490,7 @@ export class Producer implements AsyncDisposable {
     const shardMap = new ShardMap({
       stream,
       scheduler,
+      requestTimeoutMs: options.requestTimeoutMs,
       logger: this.#logger,
       listShards: (input, callOptions) =>
         this.#getClient().then((client) => client.listShards(input, callOptions)),

@@ -80,6 +80,8 @@ export interface ShardMapOptions {
   closedShardTtlMs?: number;
   /** ListShards page size. @default {1000} */
   pageSize?: number;
+  /** How long one listing (all its pages) may take before it is aborted. @default {6000} */
+  requestTimeoutMs?: number;
 }
 
 const BACKOFF_FACTOR = 1.5;
@@ -88,6 +90,10 @@ const BACKOFF_FACTOR = 1.5;
 class InvalidListingError extends Error {
   override name = "InvalidListing";
 }
+
+const LISTING_TIMEOUT = Object.assign(new Error("ListShards did not answer in time"), {
+  name: "RequestTimeout",
+});
 // A stream has at most tens of thousands of shards; this bound only stops a service that
 // keeps returning NextToken forever.
 const MAX_PAGES = 1000;
@@ -105,6 +111,7 @@ export class ShardMap {
   readonly #scheduler: Scheduler;
   readonly #retry: Deadline;
   readonly #cleanup: Deadline;
+  readonly #timeout: Deadline;
   #state: ShardMapState = "invalid";
   /** Open shards sorted by ending hash key. */
   #open: Shard[] = [];
@@ -128,6 +135,7 @@ export class ShardMap {
     this.#backoffMs = options.minBackoffMs ?? 1000;
     this.#retry = new Deadline({ onDeadline: () => this.#refresh() });
     this.#cleanup = new Deadline({ onDeadline: (now) => this.#dropClosed(now) });
+    this.#timeout = new Deadline({ onDeadline: () => this.#abort?.abort(LISTING_TIMEOUT) });
   }
 
   /** The map's state. */
@@ -227,6 +235,7 @@ export class ShardMap {
     this.#abort?.abort();
     this.#scheduler.cancel(this.#retry);
     this.#scheduler.cancel(this.#cleanup);
+    this.#scheduler.cancel(this.#timeout);
   }
 
   #refresh(): void {
@@ -236,14 +245,21 @@ export class ShardMap {
     this.#refreshes++;
     const abort = new AbortController();
     this.#abort = abort;
+    this.#scheduler.schedule(
+      this.#timeout,
+      this.#scheduler.clock.now() + (this.#options.requestTimeoutMs ?? 6000),
+    );
     this.#list(abort.signal).then(
       (shards) => {
         this.#abort = undefined;
+        this.#scheduler.cancel(this.#timeout);
         if (!this.#closed) this.#install(shards);
       },
       (error: unknown) => {
         this.#abort = undefined;
-        if (!this.#closed) this.#fail(error);
+        this.#scheduler.cancel(this.#timeout);
+        if (this.#closed) return;
+        this.#fail(abort.signal.reason === LISTING_TIMEOUT ? LISTING_TIMEOUT : error);
       },
     );
   }

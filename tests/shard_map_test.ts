@@ -192,3 +192,31 @@ test("ShardMap treats a listing with a malformed range as a failure", async () =
   assert.equal(map.lastError?.code, "InvalidListing");
   map.close();
 });
+
+test("ShardMap aborts a listing that takes longer than its timeout and retries with backoff", async () => {
+  const clock = new FakeClock(0);
+  const scheduler = new Scheduler(clock);
+  let calls = 0;
+  const map = new ShardMap({
+    stream: "stream",
+    scheduler,
+    logger: silentLogger,
+    requestTimeoutMs: 500,
+    listShards: (_input, { signal }) => {
+      calls++;
+      if (calls > 1) return new FakeKinesis({ stream: 1 }).listShards(_input, { signal });
+      return new Promise((_resolve, reject) => {
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+    },
+  });
+  map.start();
+  await clock.advance(499);
+  assert.equal(map.state, "updating");
+  await clock.advance(1);
+  assert.equal(map.state, "invalid");
+  assert.equal(map.lastError?.code, "RequestTimeout");
+  await clock.advance(1000);
+  assert.equal(map.state, "ready");
+  map.close();
+});
