@@ -239,7 +239,15 @@ export class Producer implements AsyncDisposable {
    * @throws {ProducerClosedError} When the producer is closed.
    */
   put(record: UserRecord, options?: SignalOptions): Promise<RecordResult> {
-    return this.enqueue(record, options).then((receipt) => receipt.result);
+    try {
+      const admitted = this.#intake(record, null, options?.signal);
+      // The common case, admitted at once, costs no promise but the result's.
+      return admitted instanceof PendingRecord
+        ? admitted.result
+        : admitted.then((pending) => pending.result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -342,19 +350,33 @@ export class Producer implements AsyncDisposable {
     owner: RecordOwner | null,
     signal: AbortSignal | undefined,
   ): Promise<RecordReceipt> {
-    let pending: PendingRecord;
     try {
-      pending = this.#prepare(record);
+      const admitted = this.#intake(record, owner, signal);
+      return admitted instanceof PendingRecord ? Promise.resolve(admitted) : admitted;
     } catch (error) {
       return Promise.reject(error);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
+  }
+
+  /**
+   * Validates `record` and admits it now when there is room, or queues it for room.
+   *
+   * @returns The admitted record, or a promise of it that rejects on abort or close.
+   * @throws {ValidationError | ProducerClosedError} Synchronously.
+   */
+  #intake(
+    record: UserRecord,
+    owner: RecordOwner | null,
+    signal: AbortSignal | undefined,
+  ): PendingRecord | Promise<PendingRecord> {
+    const pending = this.#prepare(record);
+    if (signal?.aborted) throw signal.reason;
     pending.owner = owner;
     if (this.#admission.length === 0 && this.#hasRoom(pending.size)) {
       this.#admit(pending);
-      return Promise.resolve(pending);
+      return pending;
     }
-    return new Promise<RecordReceipt>((resolve, reject) => {
+    return new Promise<PendingRecord>((resolve, reject) => {
       const waiter: AdmissionWaiter = {
         record: pending,
         resolve: () => resolve(pending),
