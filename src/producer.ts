@@ -42,6 +42,12 @@ import { expiredMessage, type Landing, Retrier, type RetrierHost } from "./retri
 import { Deadline, type DeadlineTask, Scheduler } from "./scheduler.ts";
 import { type PutRecordsCall, Sender } from "./sender.ts";
 import { ShardMap } from "./shard_map.ts";
+import {
+  createRecordTransform,
+  createRecordWritable,
+  type RecordTransformOptions,
+  type RecordWritableOptions,
+} from "./streams.ts";
 import { utf8Length } from "./_utf8.ts";
 
 /** Options for calls that may wait. */
@@ -325,6 +331,139 @@ export class Producer implements AsyncDisposable {
   /** Closes the producer with the default timeout (`await using`). */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Streams
+
+  #writable: WritableStream<UserRecord | UserRecord[]> | undefined;
+
+  /**
+   * A writable stream into the producer, created on first access and the same instance
+   * every time. A chunk is a record or an array of records; `write()` resolves once the
+   * producer has admitted the chunk's records (never on delivery), so `pipeTo` waits
+   * whenever `maxOutstandingRecords`/`maxOutstandingBytes` is reached. `close()` sends
+   * what is buffered and resolves when every record written through this stream has
+   * settled, or rejects with a {@linkcode RecordsFailedError} listing the failures.
+   * `abort()` stops intake; records already admitted still complete. The stream never
+   * closes the producer. For handlers or a second concurrent pipe, use
+   * {@linkcode Producer.createWritable}.
+   *
+   * @returns The producer's writable stream.
+   *
+   * @example Piping records into the producer
+   * ```ts
+   * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
+   * import assert from "node:assert/strict";
+   *
+   * // A stand-in for Kinesis with one shard that accepts everything.
+   * const shardId = "shardId-000000000000";
+   * const kinesisClient = {
+   *   listShards: () =>
+   *     Promise.resolve({
+   *       Shards: [{
+   *         ShardId: shardId,
+   *         HashKeyRange: { StartingHashKey: "0", EndingHashKey: String(2n ** 128n - 1n) },
+   *       }],
+   *     }),
+   *   putRecords: (input: PutRecordsInput) =>
+   *     Promise.resolve({
+   *       FailedRecordCount: 0,
+   *       Records: input.Records.map((_, i) => ({ ShardId: shardId, SequenceNumber: `${i}` })),
+   *     }),
+   * };
+   *
+   * await using producer = new Producer({ stream: "events", kinesisClient });
+   * const records = ReadableStream.from([
+   *   { partitionKey: "user-1", data: "signed up" },
+   *   { partitionKey: "user-2", data: "logged in" },
+   * ]);
+   * await records.pipeTo(producer.writable); // resolves once both records are stored
+   * assert.equal(producer.writable, producer.writable);
+   * assert.equal(producer.outstandingRecords, 0);
+   * ```
+   */
+  get writable(): WritableStream<UserRecord | UserRecord[]> {
+    return this.#writable ??= createRecordWritable(this.#port);
+  }
+
+  /**
+   * Creates another writable stream into the producer, independent of
+   * {@linkcode Producer.writable} and of every other one: its own queue size, its own
+   * result handlers, and a `close()` that waits only for the records written through it.
+   * With `onResult` or `onFailure`, `close()` resolves even when records failed, after the
+   * handlers have seen every result.
+   *
+   * @param options Queue size and result handlers.
+   * @returns A new writable stream.
+   * @throws {TypeError} When a handler is not a function.
+   * @throws {RangeError} When `highWaterMark` is negative.
+   *
+   * @example Counting failures instead of rejecting
+   * ```ts
+   * import { Producer, silentLogger } from "@webkpl/kpl";
+   * import assert from "node:assert/strict";
+   *
+   * // A stand-in for Kinesis whose stream does not exist.
+   * const missing = () =>
+   *   Promise.reject(Object.assign(new Error("no such stream"), { name: "ResourceNotFoundException" }));
+   * const kinesisClient = { listShards: missing, putRecords: missing };
+   *
+   * await using producer = new Producer({ stream: "missing", kinesisClient, logger: silentLogger });
+   * const failures: string[] = [];
+   * const writable = producer.createWritable({
+   *   onFailure: (result) => failures.push(result.errorCode ?? ""),
+   * });
+   * await ReadableStream.from([{ partitionKey: "k", data: "x" }]).pipeTo(writable);
+   * assert.deepEqual(failures, ["ResourceNotFoundException"]);
+   * ```
+   */
+  createWritable(options?: RecordWritableOptions): WritableStream<UserRecord | UserRecord[]> {
+    return createRecordWritable(this.#port, options);
+  }
+
+  /**
+   * Creates a transform stream that puts each record into the producer and emits its
+   * {@linkcode RecordResult}, in input order, for `readable.pipeThrough(...)`. Failed
+   * deliveries come out as results with `success: false`; a malformed record errors the
+   * stream with a `ValidationError`.
+   *
+   * @param options How many results may wait behind an earlier, slower one.
+   * @returns A new transform stream.
+   * @throws {TypeError} When `maxPending` is not a number.
+   * @throws {RangeError} When `maxPending` is not a positive integer.
+   *
+   * @example Results in input order
+   * ```ts
+   * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
+   * import assert from "node:assert/strict";
+   *
+   * const shardId = "shardId-000000000000";
+   * const kinesisClient = {
+   *   listShards: () =>
+   *     Promise.resolve({
+   *       Shards: [{
+   *         ShardId: shardId,
+   *         HashKeyRange: { StartingHashKey: "0", EndingHashKey: String(2n ** 128n - 1n) },
+   *       }],
+   *     }),
+   *   putRecords: (input: PutRecordsInput) =>
+   *     Promise.resolve({
+   *       FailedRecordCount: 0,
+   *       Records: input.Records.map((_, i) => ({ ShardId: shardId, SequenceNumber: `${i}` })),
+   *     }),
+   * };
+   *
+   * await using producer = new Producer({ stream: "events", kinesisClient });
+   * const results = ReadableStream.from(["a", "b", "c"].map((key) => ({ partitionKey: key, data: key })))
+   *   .pipeThrough(producer.createTransform());
+   * const keys: string[] = [];
+   * for await (const result of results) keys.push(result.record.partitionKey);
+   * assert.deepEqual(keys, ["a", "b", "c"]);
+   * ```
+   */
+  createTransform(options?: RecordTransformOptions): TransformStream<UserRecord, RecordResult> {
+    return createRecordTransform(this.#port, options);
   }
 
   // ---------------------------------------------------------------------------
