@@ -30,6 +30,13 @@ export interface RecordWritableOptions {
    * When a handler is given, `close()` resolves even if records failed.
    */
   onFailure?: (result: RecordResult) => void;
+  /**
+   * Stops a write that waits for room: it rejects with the signal's reason and the stream
+   * errors. `pipeTo(writable, { signal })` aborts the stream only after the chunk being
+   * written is admitted (the Streams standard finishes pending writes first), so pass the
+   * same signal here to stop at once.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options for {@linkcode Producer.createTransform}. */
@@ -58,7 +65,7 @@ export function createRecordWritable(
   port: ProducerPort,
   options: RecordWritableOptions = {},
 ): WritableStream<UserRecord | UserRecord[]> {
-  const { highWaterMark = 1, onResult, onFailure } = options;
+  const { highWaterMark = 1, onResult, onFailure, signal } = options;
   if (typeof highWaterMark !== "number" || Number.isNaN(highWaterMark) || highWaterMark < 0) {
     throw new (typeof highWaterMark === "number" ? RangeError : TypeError)(
       `Cannot create writable as 'highWaterMark' must be a number of at least 0: current value is ${highWaterMark}`,
@@ -66,7 +73,12 @@ export function createRecordWritable(
   }
   checkHandler("writable", "onResult", onResult);
   checkHandler("writable", "onFailure", onFailure);
-  const sink = new RecordSink(port, onResult, onFailure);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `Cannot create writable as 'signal' must be an AbortSignal: current value is ${typeof signal}`,
+    );
+  }
+  const sink = new RecordSink(port, onResult, onFailure, signal);
   return new WritableStream<UserRecord | UserRecord[]>({
     start: (controller) => sink.start(controller),
     write: (chunk) => sink.write(chunk),
@@ -123,6 +135,7 @@ class RecordSink implements RecordOwner {
   readonly #onFailure: ((result: RecordResult) => void) | undefined;
   readonly #handled: boolean;
   #signal: AbortSignal | undefined;
+  readonly #userSignal: AbortSignal | undefined;
   #admitted = 0;
   #settled = 0;
   #failures: RecordResult[] = [];
@@ -136,18 +149,28 @@ class RecordSink implements RecordOwner {
     port: ProducerPort,
     onResult: ((result: RecordResult) => void) | undefined,
     onFailure: ((result: RecordResult) => void) | undefined,
+    signal: AbortSignal | undefined,
   ) {
     this.#port = port;
     this.#onResult = onResult;
     this.#onFailure = onFailure;
     this.#handled = onResult !== undefined || onFailure !== undefined;
+    this.#userSignal = signal;
   }
 
   start(controller: WritableStreamDefaultController): void {
     // Older Bun has no `controller.signal`; without it a write waiting for room finishes
     // before an abort takes effect, which is the spec's behaviour without the signal.
-    const signal: unknown = (controller as { signal?: unknown }).signal;
-    this.#signal = signal instanceof AbortSignal ? signal : undefined;
+    const own: unknown = (controller as { signal?: unknown }).signal;
+    const streamSignal = own instanceof AbortSignal ? own : undefined;
+    const user = this.#userSignal;
+    if (user === undefined || streamSignal === undefined) {
+      this.#signal = user ?? streamSignal;
+    } else {
+      this.#signal = typeof AbortSignal.any === "function"
+        ? AbortSignal.any([streamSignal, user])
+        : user;
+    }
   }
 
   write(chunk: UserRecord | UserRecord[]): Promise<void> | undefined {
