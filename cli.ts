@@ -483,10 +483,17 @@ export async function main(args: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const summary = await putRecords(standardInput(), command.put, {
-    stderr: (text) => void process.stderr.write(text),
-    stderrIsTerminal: process.stderr.isTTY === true,
-  });
+  let summary: PutSummary;
+  try {
+    summary = await putRecords(standardInput(), command.put, {
+      stderr: (text) => void process.stderr.write(text),
+      stderrIsTerminal: process.stderr.isTTY === true,
+    });
+  } catch (error) {
+    // Nothing was read: e.g. the failures file cannot be created.
+    process.stderr.write(`webkpl: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
   process.stderr.write(formatSummary(summary));
   return summary.failed === 0 && summary.rejected === 0 && summary.error === undefined ? 0 : 1;
 }

@@ -191,6 +191,15 @@ test("cli put with a bad flag exits 2 and names the flag on stderr", async () =>
   );
 });
 
+test("cli put exits 1 naming a failures file it cannot create", async () => {
+  const run = await runCli(
+    ["put", "--stream", "s", "--failures", "/nonexistent-dir/failures.ndjson"],
+    "x\n",
+  );
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /^webkpl: .*nonexistent-dir\/failures\.ndjson/m);
+});
+
 describe("cli put against kinesalite", () => {
   let emulator: Emulator;
   let client: ReturnType<typeof createTestClient>;
