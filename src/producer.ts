@@ -159,6 +159,11 @@ export class Producer implements AsyncDisposable {
   #settleWaiters: SettleWaiter[] = [];
   #closed = false;
   #closing: Promise<void> | undefined;
+  #admissionScheduled = false;
+  readonly #admitLater = (): void => {
+    this.#admissionScheduled = false;
+    this.#admitWaiting();
+  };
 
   /**
    * Creates a producer. No I/O happens until the first record for a stream arrives.
@@ -742,7 +747,12 @@ export class Producer implements AsyncDisposable {
     } catch (error) {
       this.#logger.error("A result handler threw", error);
     }
-    if (this.#admission.length > 0) this.#admitWaiting();
+    // Admission runs after the current stage has finished, never inside it: admitting
+    // feeds the same stages that are settling this record.
+    if (this.#admission.length > 0 && !this.#admissionScheduled) {
+      this.#admissionScheduled = true;
+      queueMicrotask(this.#admitLater);
+    }
     if (this.#settleWaiters.length > 0) this.#wakeSettleWaiters();
   }
 
