@@ -188,6 +188,10 @@ function dataBytes(result: RecordResult): number {
  * The expected count and sum of every metric with a truth outside the producer's metric
  * code. UserRecordsPending has none (it is a sampled level) and is left out.
  *
+ * Sums are compared exactly even for BufferingTime: every delay is the difference of two
+ * clock readings near 2^40 ms, so a multiple of 2^-12 ms, and sums of a few thousand of
+ * them are exact in a double whatever order they are added in.
+ *
  * @param results Every record's result.
  * @param wire What crossed the wire.
  * @returns Totals per metric name.
