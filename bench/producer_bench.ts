@@ -2,6 +2,13 @@
 // → retrier → settled) against an in-process Kinesis that answers at once, with each
 // metrics setting. Level "none" must cost the same as no metrics option at all.
 // Run with `deno bench --allow-all bench/producer_bench.ts`.
+//
+// Reading the "record" group: with metrics on, the upload deadline keeps the scheduler's
+// heap non-empty, so its one timer stays armed between records; with metrics off the heap
+// empties after every record and the next one pays a setTimeout/clearTimeout pair
+// (about 1.5 µs each cycle here). That, not the metrics, is why summary and detailed look
+// faster than "none" there. The "batch" group amortises it over 64 records and shows the
+// metrics' own cost.
 
 import { InMemorySink } from "../sinks/mod.ts";
 import type {
