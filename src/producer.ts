@@ -41,7 +41,7 @@ import type { RecordReceipt, RecordResult, UserRecord } from "./record.ts";
 import { expiredMessage, type Landing, Retrier, type RetrierHost } from "./retrier.ts";
 import { Deadline, type DeadlineTask, Scheduler } from "./scheduler.ts";
 import { type PutRecordsCall, Sender } from "./sender.ts";
-import { ShardMap } from "./shard_map.ts";
+import { type Shard, ShardMap } from "./shard_map.ts";
 import {
   createRecordTransform,
   createRecordWritable,
@@ -150,6 +150,8 @@ export class Producer implements AsyncDisposable {
   readonly #logger: Logger;
   readonly #metrics: MetricsManager;
   readonly #metricsOn: boolean;
+  /** UserRecordsPending is a detailed metric; below that the sampler would only spin. */
+  readonly #samplePendingOn: boolean;
   readonly #streams = new Map<string, StreamPipeline>();
   readonly #sender: Sender;
   readonly #retrier: Retrier;
@@ -165,6 +167,11 @@ export class Producer implements AsyncDisposable {
   #settleWaiters: SettleWaiter[] = [];
   #closed = false;
   #closing: Promise<void> | undefined;
+  #admissionScheduled = false;
+  readonly #admitLater = (): void => {
+    this.#admissionScheduled = false;
+    this.#admitWaiting();
+  };
 
   /**
    * Creates a producer. No I/O happens until the first record for a stream arrives.
@@ -192,6 +199,7 @@ export class Producer implements AsyncDisposable {
     };
     this.#metrics = new MetricsManager(metricsOptions);
     this.#metricsOn = this.#metrics.enabled;
+    this.#samplePendingOn = this.#metrics.level === "detailed";
     this.#sender = new Sender({
       client: () => this.#getClient(),
       scheduler: this.#scheduler,
@@ -699,7 +707,7 @@ export class Producer implements AsyncDisposable {
     this.#streams.set(stream, pipeline);
     if (this.#streams.size === 1) {
       this.#metrics.start();
-      if (this.#metricsOn) {
+      if (this.#samplePendingOn) {
         this.#scheduler.schedule(
           this.#pendingSampler,
           this.#clock.now() + PENDING_SAMPLE_INTERVAL_MS,
@@ -763,7 +771,11 @@ export class Producer implements AsyncDisposable {
   }
 
   #onResult(call: PutRecordsCall): void {
-    if (this.#metricsOn) this.#requestMetrics(call);
+    // A call that close() ended (queued, or aborted in flight) has no answer to time or
+    // count: its records were already failed with ProducerClosed.
+    if (this.#metricsOn && call.error?.code !== ErrorCodes.producerClosed) {
+      this.#requestMetrics(call);
+    }
     this.#retrier.handle(call);
   }
 
@@ -833,7 +845,9 @@ export class Producer implements AsyncDisposable {
         return true;
       },
       requestFailed: (call, code) => {
-        if (!this.#metricsOn) return;
+        // As in the C++ KPL, only errors Kinesis or the transport reported are counted;
+        // the producer's own verdicts show in UserRecordsPut (and UserRecordExpired).
+        if (!this.#metricsOn || isProducerVerdict(code)) return;
         const pipeline = this.#streams.get(call.stream)!;
         this.#metrics.put("ErrorsByCode", 1, { stream: call.stream, errorCode: code });
         this.#metrics.put("AllErrors", 1, pipeline.dimensions);
@@ -881,7 +895,12 @@ export class Producer implements AsyncDisposable {
     } catch (error) {
       this.#logger.error("A result handler threw", error);
     }
-    if (this.#admission.length > 0) this.#admitWaiting();
+    // Admission runs after the current stage has finished, never inside it: admitting
+    // feeds the same stages that are settling this record.
+    if (this.#admission.length > 0 && !this.#admissionScheduled) {
+      this.#admissionScheduled = true;
+      queueMicrotask(this.#admitLater);
+    }
     if (this.#settleWaiters.length > 0) this.#wakeSettleWaiters();
   }
 
@@ -935,7 +954,7 @@ export class Producer implements AsyncDisposable {
     for (const pipeline of this.#streams.values()) pipeline.shardMap.close();
     this.#sender.close();
     await this.#sender.idle();
-    if (this.#metricsOn) this.#samplePending(this.#clock.now(), false);
+    if (this.#samplePendingOn) this.#samplePending(this.#clock.now(), false);
     // A sink that never answers must not hold close() forever.
     const exportBudget = Math.max(MIN_FINAL_EXPORT_MS, timeoutMs);
     if (await this.#within(this.#metrics.close(), exportBudget, undefined) === "timeout") {
@@ -1004,14 +1023,14 @@ export class Producer implements AsyncDisposable {
     for (const attempt of attempts) metrics.put("BufferingTime", attempt.delayMs, dimensions);
   }
 
+  // Per-entry metrics go on the shard the entry was predicted to, stored or not, as in the
+  // C++ KPL: that is the shard the limiter paced it for; UserRecordsPut shows where the
+  // user records actually landed.
   #entryMetrics(call: PutRecordsCall, record: KinesisRecord, entry: PutRecordsResultEntry): void {
     const metrics = this.#metrics;
     const pipeline = this.#streams.get(call.stream)!;
     const stored = Boolean(entry.SequenceNumber && entry.ShardId);
-    const dimensions = this.#shardDimensions(
-      pipeline,
-      stored ? entry.ShardId : record.predictedShard?.id,
-    );
+    const dimensions = predictedDimensions(pipeline, record.predictedShard);
     metrics.put("KinesisRecordsPut", stored ? 1 : 0, dimensions);
     metrics.put("AllErrors", stored ? 0 : 1, dimensions);
     if (stored) {
@@ -1035,7 +1054,7 @@ export class Producer implements AsyncDisposable {
       metrics.put(
         "UserRecordsPerKinesisRecord",
         record.records.length,
-        this.#shardDimensions(pipeline, record.predictedShard?.id),
+        predictedDimensions(pipeline, record.predictedShard),
       );
     }
     metrics.put("UserRecordsPerPutRecordsRequest", userRecords, pipeline.dimensions);
@@ -1049,6 +1068,18 @@ export class Producer implements AsyncDisposable {
       this.#scheduler.schedule(this.#pendingSampler, now + PENDING_SAMPLE_INTERVAL_MS);
     }
   }
+}
+
+/** The metric dimensions of a Kinesis record's predicted shard, cached on the shard. */
+function predictedDimensions(pipeline: StreamPipeline, shard: Shard | null): MetricPutDimensions {
+  if (shard === null) return pipeline.dimensions;
+  return shard.dimensions ??= { stream: pipeline.name, shard: shard.id };
+}
+
+/** Whether a code is the producer's own verdict rather than an error it was given. */
+function isProducerVerdict(code: string): boolean {
+  return code === ErrorCodes.recordCountMismatch || code === ErrorCodes.producerClosed ||
+    code === ErrorCodes.expired || code === ErrorCodes.wrongShard;
 }
 
 /** Where `#prepare` computes a record's hash key before the record object exists. */
