@@ -107,6 +107,8 @@ interface AdmissionWaiter {
   reject(reason: unknown): void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Set when the signal aborted; the queue skips it. */
+  cancelled: boolean;
 }
 
 /** A `flush()` or `close()` waiting for every record up to `target` to settle. */
@@ -163,7 +165,9 @@ export class Producer implements AsyncDisposable {
   #seq = 0;
   #oldest: PendingRecord | null = null;
   #newest: PendingRecord | null = null;
+  /** Puts waiting for room, oldest first from `#admissionHead`. */
   #admission: AdmissionWaiter[] = [];
+  #admissionHead = 0;
   #settleWaiters: SettleWaiter[] = [];
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -324,9 +328,11 @@ export class Producer implements AsyncDisposable {
       );
     }
     this.#closed = true;
-    const waiting = this.#admission;
+    const waiting = this.#admission.slice(this.#admissionHead);
     this.#admission = [];
+    this.#admissionHead = 0;
     for (const waiter of waiting) {
+      if (waiter.cancelled) continue;
       this.#detachAbort(waiter);
       waiter.reject(
         new ProducerClosedError("The producer was closed while the record waited for admission"),
@@ -486,7 +492,7 @@ export class Producer implements AsyncDisposable {
 
   #tryAdmit(record: UserRecord, owner: RecordOwner | null): RecordReceipt | undefined {
     const pending = this.#prepare(record);
-    if (this.#admission.length > 0 || !this.#hasRoom(pending.size)) return undefined;
+    if (this.#hasWaiters() || !this.#hasRoom(pending.size)) return undefined;
     pending.owner = owner;
     this.#admit(pending);
     return pending;
@@ -519,7 +525,7 @@ export class Producer implements AsyncDisposable {
     const pending = this.#prepare(record);
     if (signal?.aborted) throw signal.reason;
     pending.owner = owner;
-    if (this.#admission.length === 0 && this.#hasRoom(pending.size)) {
+    if (!this.#hasWaiters() && this.#hasRoom(pending.size)) {
       this.#admit(pending);
       return pending;
     }
@@ -530,11 +536,11 @@ export class Producer implements AsyncDisposable {
         reject,
         signal,
         onAbort: undefined,
+        cancelled: false,
       };
       if (signal !== undefined) {
         waiter.onAbort = () => {
-          const index = this.#admission.indexOf(waiter);
-          if (index >= 0) this.#admission.splice(index, 1);
+          waiter.cancelled = true;
           reject(signal.reason);
           // The head may have been the one blocking smaller records behind it.
           this.#admitWaiting();
@@ -635,14 +641,28 @@ export class Producer implements AsyncDisposable {
     pipeline.aggregator.put(record);
   }
 
+  #hasWaiters(): boolean {
+    return this.#admissionHead < this.#admission.length;
+  }
+
   #admitWaiting(): void {
-    while (this.#admission.length > 0) {
-      const waiter = this.#admission[0]!;
-      if (!this.#hasRoom(waiter.record.size)) return;
-      this.#admission.shift();
-      this.#detachAbort(waiter);
-      this.#admit(waiter.record);
-      waiter.resolve();
+    const queue = this.#admission;
+    while (this.#admissionHead < queue.length) {
+      const waiter = queue[this.#admissionHead]!;
+      if (!waiter.cancelled) {
+        if (!this.#hasRoom(waiter.record.size)) break;
+        this.#detachAbort(waiter);
+        this.#admit(waiter.record);
+        waiter.resolve();
+      }
+      queue[this.#admissionHead++] = undefined as unknown as AdmissionWaiter;
+    }
+    if (this.#admissionHead === queue.length) {
+      this.#admission = [];
+      this.#admissionHead = 0;
+    } else if (this.#admissionHead > 1024 && this.#admissionHead * 2 > queue.length) {
+      this.#admission = queue.slice(this.#admissionHead);
+      this.#admissionHead = 0;
     }
   }
 
@@ -666,11 +686,11 @@ export class Producer implements AsyncDisposable {
       onUpdate: () => {
         this.#settleLandings(pipeline);
         pipeline.aggregator.reroute();
-        pipeline.aggregator.releaseUnpredicted();
+        if (pipeline.aggregator.releaseUnpredicted()) pipeline.collector.flush();
       },
       onFailure: () => {
         this.#settleLandings(pipeline);
-        pipeline.aggregator.releaseUnpredicted();
+        if (pipeline.aggregator.releaseUnpredicted()) pipeline.collector.flush();
       },
     });
     const aggregator = new Aggregator({
@@ -897,7 +917,7 @@ export class Producer implements AsyncDisposable {
     }
     // Admission runs after the current stage has finished, never inside it: admitting
     // feeds the same stages that are settling this record.
-    if (this.#admission.length > 0 && !this.#admissionScheduled) {
+    if (this.#hasWaiters() && !this.#admissionScheduled) {
       this.#admissionScheduled = true;
       queueMicrotask(this.#admitLater);
     }
