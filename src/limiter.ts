@@ -51,6 +51,8 @@ class ShardLimiter implements DeadlineTask {
   earliestExpiry = Infinity;
   backoffMs = 0;
   blockedUntil = 0;
+  /** Set while `drain` runs for this shard. */
+  draining = false;
 
   constructor(
     limiter: Limiter,
@@ -179,6 +181,19 @@ export class Limiter {
 
   /** @internal Admits what the bucket can pay for; runs on put and on the shard's timer. */
   drain(limiter: ShardLimiter, now: number): void {
+    // Admitting or expiring a record can bring another one back to this shard before the
+    // drain returns (a sibling of a record that expired downstream); it is queued, and the
+    // running drain, which reads the queue afresh each step, takes it.
+    if (limiter.draining) return;
+    limiter.draining = true;
+    try {
+      this.#drain(limiter, now);
+    } finally {
+      limiter.draining = false;
+    }
+  }
+
+  #drain(limiter: ShardLimiter, now: number): void {
     this.#refill(limiter, now);
     if (now >= limiter.earliestExpiry) this.#expire(limiter, now);
     if (now < limiter.blockedUntil) {

@@ -168,3 +168,32 @@ test("Limiter caps the throttle backoff at 5 s", async () => {
   await clock.advance(200);
   assert.equal(admitted.length, 1);
 });
+
+test("Limiter.put() from inside onAdmit queues the record for the running drain, which admits each record once", async () => {
+  // In the producer an admitted record can expire in the sender's queue, and its unexpired
+  // siblings come straight back through the aggregator to this limiter, inside this drain.
+  const clock = new FakeClock(0);
+  const scheduler = new Scheduler(clock);
+  const target = shard();
+  const admitted: KinesisRecord[] = [];
+  const late = [kinesisRecord(target), kinesisRecord(target)];
+  const limiter: Limiter = new Limiter({
+    scheduler,
+    rateLimit: 100,
+    random: () => 0.5,
+    onAdmit: (record) => {
+      admitted.push(record);
+      const next = late.shift();
+      if (next !== undefined) limiter.put(next);
+    },
+    onExpired: () => {},
+  });
+  const first = [kinesisRecord(target), kinesisRecord(target), kinesisRecord(target)];
+  const all = [...first, ...late];
+  limiter.put(first[0]!);
+  for (const record of first.slice(1)) limiter.put(record);
+  await clock.advance(10);
+  assert.equal(admitted.length, all.length);
+  assert.equal(new Set(admitted).size, all.length, "no record admitted twice");
+  assert.equal(limiter.queuedRecords, 0);
+});
