@@ -146,7 +146,7 @@ export function describeError(error: unknown, timedOut: boolean): DescribedError
     return { code: ErrorCodes.requestTimeout, message: "PutRecords request timed out" };
   }
   if (typeof error === "object" && error !== null) {
-    const record = error as { name?: unknown; code?: unknown; message?: unknown };
+    const record = error as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
     const message = typeof record.message === "string" ? record.message : String(error);
     // SDK service exceptions carry the Kinesis error type as their name and HTTP
     // metadata; a bare TypeError or "Error" is a transport failure.
@@ -154,19 +154,29 @@ export function describeError(error: unknown, timedOut: boolean): DescribedError
     if (hasMetadata && typeof record.name === "string" && record.name !== "Error") {
       return { code: record.name, message };
     }
+    // fetch rejects with a TypeError for any transport failure. Deno puts the detail in
+    // `cause`; Bun sets a system `code` (ECONNREFUSED, ECONNRESET, ...) that is no Kinesis
+    // error code. Both are network errors.
+    if (record.name === "TypeError" || record.name === "TimeoutError") {
+      return { code: ErrorCodes.networkError, message: withCause(message, record.cause) };
+    }
     if (typeof record.code === "string" && record.code !== "") {
       return { code: record.code, message };
     }
     if (record.name === "AbortError") return { code: ErrorCodes.networkError, message };
-    if (record.name === "TypeError" || record.name === "TimeoutError") {
-      return { code: ErrorCodes.networkError, message };
-    }
     if (typeof record.name === "string" && record.name !== "Error" && hasMetadata) {
       return { code: record.name, message };
     }
     return { code: ErrorCodes.networkError, message };
   }
   return { code: ErrorCodes.clientError, message: String(error) };
+}
+
+function withCause(message: string, cause: unknown): string {
+  if (!(cause instanceof Error) || cause.message === "" || message.includes(cause.message)) {
+    return message;
+  }
+  return `${message}: ${cause.message}`;
 }
 
 /**
