@@ -41,6 +41,7 @@ import {
 import { SeededRandom } from "./support/seeded_random.ts";
 import { CapturingLogger } from "./support/capturing_logger.ts";
 import { refusedEndpoint, startErrorServer } from "./support/error_server.ts";
+import { recordingClient } from "./support/recording_client.ts";
 import { startDatadogCapture } from "./support/datadog_capture.ts";
 
 const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
@@ -350,40 +351,34 @@ describe("Scenario 3: shutdown under faults", () => {
 });
 
 describe("Scenario 4: throttle storm", () => {
-  /** The default SDK client, counting the PutRecords entries routed to each shard. */
+  /** The default SDK client, recording every call so requests can be counted per shard. */
   async function countingClient(endpoint: string, shards: Shard[]) {
-    const inner = await createDefaultKinesisClient({ endpoint, region: "us-east-1", credentials });
     const started = performance.now();
-    const requests: { at: number; entriesByShard: Map<string, number> }[] = [];
-    const client: KinesisClient = {
-      putRecords(input, options) {
-        const entriesByShard = new Map<string, number>();
-        for (const entry of input.Records) {
-          const hash = hashOf({
-            partitionKey: entry.PartitionKey,
-            explicitHashKey: entry.ExplicitHashKey,
-          });
-          const shard = openShardFor(shards, hash)!.ShardId!;
-          entriesByShard.set(shard, (entriesByShard.get(shard) ?? 0) + 1);
-        }
-        requests.push({ at: performance.now() - started, entriesByShard });
-        return inner.putRecords(input, options);
-      },
-      listShards: (input, options) => inner.listShards(input, options),
-      close: () => inner.close?.(),
-    };
-    /** Requests carrying entries for `shardId`, per whole second since the start. */
+    const recording = recordingClient(
+      await createDefaultKinesisClient({ endpoint, region: "us-east-1", credentials }),
+    );
+    /** Requests carrying entries routed to `shardId`, per whole second since the start. */
     function perSecond(shardId: string): number[] {
       const seconds: number[] = [];
-      for (const request of requests) {
-        if (!request.entriesByShard.has(shardId)) continue;
-        const second = Math.floor(request.at / 1000);
+      for (const call of recording.calls) {
+        if (call.kind !== "putRecords") continue;
+        const routed = call.input.Records.some((entry) =>
+          openShardFor(
+            shards,
+            hashOf({
+              partitionKey: entry.PartitionKey,
+              explicitHashKey: entry.ExplicitHashKey,
+            }),
+          )?.ShardId === shardId
+        );
+        if (!routed) continue;
+        const second = Math.floor((call.startedAt - started) / 1000);
         while (seconds.length <= second) seconds.push(0);
         seconds[second]!++;
       }
       return seconds;
     }
-    return { client, requests, perSecond };
+    return { client: recording.client, perSecond };
   }
 
   async function storm(failIfThrottled: boolean) {

@@ -62,7 +62,13 @@ export interface StreamCheck {
   duplicates: number;
   /** Copies not at a reported position, whose position the proxy hid (explained). */
   hiddenCopies: number;
-  /** Copies not at a reported position and not hidden by the proxy (unexplained). */
+  /**
+   * Copies at the position of one of the record's own `Wrong Shard` attempts: stored as a
+   * sub-record on a shard whose range does not hold its hash, which KCL-style consumers
+   * drop, and so sent again (explained).
+   */
+  wrongShardCopies: number;
+  /** Copies not at a reported position, not hidden by the proxy, not wrong-shard (unexplained). */
   unexplained: number;
   /** Failed records with a copy in the stream (each must be a hidden copy). */
   failedButStored: number;
@@ -205,8 +211,9 @@ export class Ledger {
 
 /**
  * Checks the stream against the ledger: every success at its reported position, and every
- * other copy of a record at a position the proxy says it hid (a response lost after the
- * emulator stored the records: the only way a duplicate may arise).
+ * other copy of a record either at a position the proxy says it hid (a response lost after
+ * the emulator stored the records) or at the position of one of the record's own
+ * `Wrong Shard` attempts: the only two ways a duplicate may arise.
  *
  * @param found Every user record read back from the stream.
  * @param ledger The ledger.
@@ -230,6 +237,14 @@ export function checkStream(
   }
   const failedPayloads = new Set<string>();
   for (const entry of ledger.failures()) failedPayloads.add(entry.record.data);
+  const wrongShard = new Set<string>();
+  for (const entry of ledger.entries) {
+    for (const attempt of entry.result?.attempts ?? []) {
+      if (attempt.errorCode === "Wrong Shard") {
+        wrongShard.add(`${attempt.shardId}/${attempt.sequenceNumber}/${entry.record.data}`);
+      }
+    }
+  }
   const check: StreamCheck = {
     found: found.length,
     confirmed: successes.length - report.missing - report.mismatched,
@@ -237,6 +252,7 @@ export function checkStream(
     mismatched: report.mismatched,
     duplicates: report.duplicates,
     hiddenCopies: 0,
+    wrongShardCopies: 0,
     unexplained: 0,
     failedButStored: 0,
     examples: [],
@@ -246,9 +262,12 @@ export function checkStream(
     if (reported.has(position(record.shardId, record.sequenceNumber, record.subSequenceNumber))) {
       continue;
     }
-    if (failedPayloads.has(decoder.decode(record.data))) check.failedButStored++;
+    const payload = decoder.decode(record.data);
+    if (failedPayloads.has(payload)) check.failedButStored++;
     if (hiddenKinesisRecords.has(`${record.shardId}/${record.sequenceNumber}`)) {
       check.hiddenCopies++;
+    } else if (wrongShard.has(`${record.shardId}/${record.sequenceNumber}/${payload}`)) {
+      check.wrongShardCopies++;
     } else {
       check.unexplained++;
       if (check.examples.length < 10) check.examples.push(record);
