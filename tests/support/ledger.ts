@@ -68,7 +68,13 @@ export interface StreamCheck {
    * drop, and so sent again (explained).
    */
   wrongShardCopies: number;
-  /** Copies not at a reported position, not hidden by the proxy, not wrong-shard (unexplained). */
+  /**
+   * Other copies of a record one of whose attempts ended without an answer
+   * (`RequestTimeout`, `NetworkError`): the request may have been applied all the same
+   * (explained). The proxy cannot see a client give up on a response that was merely slow.
+   */
+  ambiguousCopies: number;
+  /** Copies not explained by any of the above. */
   unexplained: number;
   /** Failed records with a copy in the stream (each must be a hidden copy). */
   failedButStored: number;
@@ -211,9 +217,9 @@ export class Ledger {
 
 /**
  * Checks the stream against the ledger: every success at its reported position, and every
- * other copy of a record either at a position the proxy says it hid (a response lost after
- * the emulator stored the records) or at the position of one of the record's own
- * `Wrong Shard` attempts: the only two ways a duplicate may arise.
+ * other copy of a record explained: at a position the proxy says it hid (a response lost
+ * after the emulator stored the records), at the position of one of the record's own
+ * `Wrong Shard` attempts, or of a record one of whose attempts got no answer at all.
  *
  * @param found Every user record read back from the stream.
  * @param ledger The ledger.
@@ -238,10 +244,13 @@ export function checkStream(
   const failedPayloads = new Set<string>();
   for (const entry of ledger.failures()) failedPayloads.add(entry.record.data);
   const wrongShard = new Set<string>();
+  const ambiguous = new Set<string>();
   for (const entry of ledger.entries) {
     for (const attempt of entry.result?.attempts ?? []) {
       if (attempt.errorCode === "Wrong Shard") {
         wrongShard.add(`${attempt.shardId}/${attempt.sequenceNumber}/${entry.record.data}`);
+      } else if (attempt.errorCode === "RequestTimeout" || attempt.errorCode === "NetworkError") {
+        ambiguous.add(entry.record.data);
       }
     }
   }
@@ -253,6 +262,7 @@ export function checkStream(
     duplicates: report.duplicates,
     hiddenCopies: 0,
     wrongShardCopies: 0,
+    ambiguousCopies: 0,
     unexplained: 0,
     failedButStored: 0,
     examples: [],
@@ -268,6 +278,8 @@ export function checkStream(
       check.hiddenCopies++;
     } else if (wrongShard.has(`${record.shardId}/${record.sequenceNumber}/${payload}`)) {
       check.wrongShardCopies++;
+    } else if (ambiguous.has(payload)) {
+      check.ambiguousCopies++;
     } else {
       check.unexplained++;
       if (check.examples.length < 10) check.examples.push(record);
