@@ -396,7 +396,8 @@ describe("Scenario 4: throttle storm", () => {
       hotShard: { shardId: hot.ShardId!, startingHashKey, endingHashKey },
     });
     const counting = await countingClient(proxy.endpoint, shards);
-    const ttlMs = 4_000;
+    // Longer than the longest throttle pause (5 s), so every record gets an attempt to name.
+    const ttlMs = 6_000;
     const logger = new CapturingLogger();
     const producer = new Producer({
       stream,
