@@ -207,11 +207,11 @@ export class Aggregator {
   #add(buffer: Buffer, record: PendingRecord): void {
     const { maxCount, maxSize } = this.#options;
     const builder = buffer.builder;
-    if (buffer.records.length === 0 || !builder.tryAdd(record, maxSize)) {
-      // Full: what is buffered goes out and the record starts the next aggregate.
-      if (buffer.records.length > 0) this.emit(buffer);
-      builder.add(record);
-    }
+    // Full: what is buffered goes out and the record starts the next aggregate. Records can
+    // come back into this buffer while emit() runs (siblings of a record that expired
+    // downstream), so it is looked at again afterwards.
+    while (buffer.records.length > 0 && !builder.tryAdd(record, maxSize)) this.emit(buffer);
+    if (buffer.records.length === 0) builder.add(record);
     const records = buffer.records;
     if (records.length === 0) {
       buffer.samePartitionKey = true;

@@ -163,12 +163,20 @@ export function describeError(error: unknown, timedOut: boolean): DescribedError
   if (typeof error !== "object" || error === null) {
     return { code: ErrorCodes.networkError, message: String(error) };
   }
-  const { name, message } = error as { name?: unknown; message?: unknown };
+  const { name, message, cause } = error as { name?: unknown; message?: unknown; cause?: unknown };
   const text = typeof message === "string" ? message : String(error);
   if (typeof name === "string" && name !== "" && !TRANSPORT_ERROR_NAMES.has(name)) {
     return { code: name, message: text };
   }
-  return { code: ErrorCodes.networkError, message: text };
+  // Deno's fetch says only "fetch failed" and keeps the detail in `cause`.
+  return { code: ErrorCodes.networkError, message: withCause(text, cause) };
+}
+
+function withCause(message: string, cause: unknown): string {
+  if (!(cause instanceof Error) || cause.message === "" || message.includes(cause.message)) {
+    return message;
+  }
+  return `${message}: ${cause.message}`;
 }
 
 /**

@@ -221,7 +221,9 @@ export class Retrier {
   #failed(call: PutRecordsCall, record: KinesisRecord, code: string, message: string): void {
     const errorClass = code === ErrorCodes.producerClosed ? "permanent" : classifyErrorCode(code);
     const throttled = errorClass === "throttle";
-    if (throttled && record.predictedShard !== null) {
+    // The shard's backoff paces retries; with failIfThrottled there are none, and pausing
+    // the shard would only hold its next records until they expire instead of failing fast.
+    if (throttled && record.predictedShard !== null && !this.#options.failIfThrottled) {
       this.#throttledShards.add(record.predictedShard);
     }
     for (const member of record.records) {

@@ -88,6 +88,7 @@ export class Sender {
   readonly #inFlight = new Set<PutRecordsCall>();
   #idleWaiters: (() => void)[] = [];
   #closed = false;
+  #pumping = false;
 
   /**
    * Creates a sender.
@@ -166,15 +167,23 @@ export class Sender {
   }
 
   #pump(): void {
-    const max = this.#options.maxInFlight;
-    while (this.#inFlight.size < max && this.#waitingHead < this.#waiting.length) {
-      const call = this.#waiting[this.#waitingHead]!;
-      this.#waiting[this.#waitingHead++] = undefined as unknown as PutRecordsCall;
-      if (this.#waitingHead === this.#waiting.length) {
-        this.#waiting.length = 0;
-        this.#waitingHead = 0;
+    // Dropping an expired record can send its siblings again before this loop moves on;
+    // their call is queued, and this loop, which reads the queue afresh, starts it.
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      const max = this.#options.maxInFlight;
+      while (this.#inFlight.size < max && this.#waitingHead < this.#waiting.length) {
+        const call = this.#waiting[this.#waitingHead]!;
+        this.#waiting[this.#waitingHead++] = undefined as unknown as PutRecordsCall;
+        if (this.#waitingHead === this.#waiting.length) {
+          this.#waiting.length = 0;
+          this.#waitingHead = 0;
+        }
+        if (this.#dropExpired(call)) this.#start(call);
       }
-      if (this.#dropExpired(call)) this.#start(call);
+    } finally {
+      this.#pumping = false;
     }
     this.#checkIdle();
   }

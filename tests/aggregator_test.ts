@@ -208,3 +208,48 @@ test("An aggregated record of one shared key carries that key and no hash key", 
   assert.equal(emitted[0]!.explicitHashKey, undefined);
   assert.equal(emitted[0]!.records.length, 3);
 });
+
+test("Aggregator.put() from inside onKinesisRecord lands in the emptied buffer and the record that closed it still respects aggregationMaxSize", async () => {
+  // In the producer a Kinesis record can expire downstream while this emit runs, and its
+  // unexpired siblings (or records admitted because it failed) come straight back here.
+  const clock = new FakeClock(0);
+  const scheduler = new Scheduler(clock);
+  const kinesis = new FakeKinesis({ stream: 1 });
+  const map = new ShardMap({
+    stream: "stream",
+    listShards: (input, callOptions) => kinesis.listShards(input, callOptions),
+    scheduler,
+    logger: silentLogger,
+  });
+  map.start();
+  await clock.advance(0);
+  const maxSize = 1000;
+  const emitted: KinesisRecord[] = [];
+  const comeback = [pendingRecord({ data: 600 })];
+  const aggregator: Aggregator = new Aggregator({
+    scheduler,
+    enabled: true,
+    maxCount: 100,
+    maxSize,
+    predict: (record) => map.predict(record),
+    onKinesisRecord: (record) => {
+      emitted.push(record);
+      const back = comeback.shift();
+      if (back !== undefined) aggregator.put(back);
+    },
+  });
+  const all = [pendingRecord({ data: 600 }), pendingRecord({ data: 600 }), ...comeback];
+  aggregator.put(all[0]!);
+  aggregator.put(all[1]!);
+  aggregator.flush();
+  for (const record of emitted) {
+    assert.ok(record.data.length <= maxSize, `a Kinesis record of ${record.data.length} bytes`);
+  }
+  const members = emitted.flatMap((record) => record.records);
+  assert.equal(members.length, all.length);
+  assert.equal(new Set(members).size, all.length, "each record in one Kinesis record");
+  for (const record of emitted.filter((item) => item.records.length > 1)) {
+    assert.equal(decodeAggregated(record.data).length, record.records.length);
+  }
+  assert.equal(aggregator.bufferedRecords, 0);
+});

@@ -5,6 +5,7 @@ import { Producer } from "../src/producer.ts";
 import { silentLogger } from "../src/logger.ts";
 import { serviceError } from "./support/fake_kinesis.ts";
 import { createServer } from "node:net";
+import { harness } from "./support/harness.ts";
 
 test("describeError() keeps a service error's name as its code", () => {
   assert.deepEqual(describeError(serviceError("ResourceNotFoundException", "no stream"), false), {
@@ -82,4 +83,67 @@ test("The default client fails every record at once, with ClientError, when no r
       else env[key] = value;
     }
   }
+});
+
+// What `fetch` rejects with when the connection is refused, as each runtime builds it.
+function denoRefused(): TypeError {
+  return new TypeError("fetch failed", {
+    cause: new Error(
+      "error sending request for url (http://127.0.0.1:9/): client error (Connect): tcp connect error: Connection refused (os error 111)",
+    ),
+  });
+}
+
+function bunRefused(): TypeError {
+  return Object.assign(
+    new TypeError("ECONNREFUSED: Unable to connect. Is the computer able to access the url?"),
+    { code: "ECONNREFUSED" },
+  );
+}
+
+test("describeError() calls a fetch failure NetworkError under every runtime, whatever system code it carries", () => {
+  for (
+    const [error, detail] of [
+      [denoRefused(), /Connection refused/],
+      [bunRefused(), /ECONNREFUSED: Unable to connect/],
+      [
+        Object.assign(new TypeError("ECONNRESET: The socket connection was closed"), {
+          code: "ECONNRESET",
+        }),
+        /ECONNRESET/,
+      ],
+    ] as const
+  ) {
+    const described = describeError(error, false);
+    assert.equal(described.code, "NetworkError");
+    assert.match(described.message, detail, "the detail of the failure is kept");
+  }
+});
+
+test("describeError() keeps the code of an error that is not a fetch failure", () => {
+  const own = Object.assign(new Error("The Kinesis client could not be created"), {
+    name: "ClientError",
+  });
+  assert.equal(describeError(own, false).code, "ClientError");
+  const service = Object.assign(new Error("Stream x not found"), {
+    name: "ResourceNotFoundException",
+    $metadata: { httpStatusCode: 400 },
+    $fault: "client",
+  });
+  assert.equal(describeError(service, false).code, "ResourceNotFoundException");
+  assert.equal(describeError(bunRefused(), true).code, "RequestTimeout");
+});
+
+test("Producer names a refused connection NetworkError in its attempts under every runtime", async () => {
+  const { producer, clock, kinesis } = harness({ recordTtlMs: 500 });
+  let call = 0;
+  kinesis.putHook = () => (call++ % 2 === 0 ? bunRefused() : denoRefused());
+  const pending = producer.put({ partitionKey: "k", data: "x" });
+  await clock.advance(1_000);
+  const result = await pending;
+  assert.equal(result.errorCode, "Expired");
+  const codes = new Set(result.attempts.slice(0, -1).map((attempt) => attempt.errorCode));
+  assert.deepEqual([...codes], ["NetworkError"]);
+  assert.match(result.errorMessage!, /last error: NetworkError: /);
+  await producer.close();
 });

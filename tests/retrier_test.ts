@@ -125,6 +125,30 @@ test("Retrier fails throttled records at once with failIfThrottled", async () =>
   await producer.close();
 });
 
+test("Retrier with failIfThrottled sends later records of a throttled shard at once, so they too fail fast instead of expiring", async () => {
+  const { producer, clock, kinesis } = harness({ failIfThrottled: true, recordTtlMs: 1_000 });
+  kinesis.putHook = (input) => ({
+    FailedRecordCount: input.Records.length,
+    Records: input.Records.map(() => ({ ErrorCode: THROTTLED, ErrorMessage: "hot" })),
+  });
+  const hot = hashInShard(1, 4);
+  const results: Promise<RecordResult>[] = [];
+  // One record every 150 ms for 3 s: each lands after the previous one was throttled.
+  for (let i = 0; i < 20; i++) {
+    results.push(producer.put({ partitionKey: `p${i}`, data: "x", explicitHashKey: hot }));
+    await clock.advance(150);
+  }
+  await clock.advance(2_000);
+  for (const result of await Promise.all(results)) {
+    assert.deepEqual(codes(result), [THROTTLED], "one real attempt, failed by the throttle");
+    assert.ok(
+      result.attempts[0]!.endedAt - result.attempts[0]!.startedAt + result.attempts[0]!.delayMs <
+        300,
+    );
+  }
+  await producer.close();
+});
+
 test("Retrier retries request-level throttles without failIfThrottled", async () => {
   const { producer, clock, kinesis } = harness();
   kinesis.putHook = (_input, call) => (call < 2 ? serviceError(THROTTLED) : undefined);

@@ -20,6 +20,12 @@ export interface Emulator extends AsyncDisposable {
   readonly name: "kinesalite" | "kinesis-local";
   /** Plain HTTP endpoint, `http://127.0.0.1:PORT`. */
   readonly endpoint: string;
+  /**
+   * kinesis-local's HTTPS endpoint, `https://127.0.0.1:PORT`, serving its bundled
+   * self-signed certificate (for tests that TLS verification stays on); `undefined` for
+   * kinesalite.
+   */
+  readonly tlsEndpoint: string | undefined;
   /** Process id of the emulator (the `node` process itself, no wrapper). */
   readonly pid: number;
   /** Milliseconds from spawn to the first successful API call (for reports only). */
@@ -84,6 +90,8 @@ const KINESIS_LOCAL_CERT = fileURLToPath(
   new URL("../../node_modules/kinesis-local/server.json", import.meta.url),
 );
 const LISTEN_PREFIX = "webkpl-loopback-listen ";
+// The port kinesis-local is asked to serve TLS on; the preload moves it to a free one.
+const KINESIS_LOCAL_TLS_LABEL = 4567;
 const POLL_INTERVAL_MS = 50;
 const OUTPUT_TAIL_CHARS = 4_000;
 
@@ -161,7 +169,7 @@ export function startKinesisLocal(options: KinesisLocalOptions = {}): Promise<Em
   const env = {
     KINESIS_MOCK_CERT_PATH: KINESIS_LOCAL_CERT,
     // Distinct labels so the preload's announcements say which listener is which.
-    KINESIS_MOCK_TLS_PORT: "4567",
+    KINESIS_MOCK_TLS_PORT: String(KINESIS_LOCAL_TLS_LABEL),
     KINESIS_MOCK_PLAIN_PORT: "4568",
     CREATE_STREAM_DURATION: `${createStreamMs}ms`,
     DELETE_STREAM_DURATION: `${deleteStreamMs}ms`,
@@ -207,9 +215,12 @@ async function launch(
   try {
     const port = await emulator.portFor(apiPortLabel, startTimeoutMs);
     const endpoint = `http://127.0.0.1:${port}`;
+    const tlsEndpoint = name === "kinesis-local"
+      ? `https://127.0.0.1:${await emulator.portFor(KINESIS_LOCAL_TLS_LABEL, startTimeoutMs)}`
+      : undefined;
     const deadline = started + startTimeoutMs;
     await waitUntilAnswering(endpoint, deadline, emulator);
-    emulator.ready(endpoint, performance.now() - started);
+    emulator.ready(endpoint, tlsEndpoint, performance.now() - started);
     return emulator;
   } catch (error) {
     await emulator.stop();
@@ -223,6 +234,7 @@ class RunningEmulator implements Emulator {
   readonly name: Emulator["name"];
   readonly pid: number;
   #endpoint = "";
+  #tlsEndpoint: string | undefined;
   #startupMs = 0;
   #child: ChildProcess;
   #ports = new Map<number, number>();
@@ -264,6 +276,10 @@ class RunningEmulator implements Emulator {
     return this.#endpoint;
   }
 
+  get tlsEndpoint(): string | undefined {
+    return this.#tlsEndpoint;
+  }
+
   get startupMs(): number {
     return this.#startupMs;
   }
@@ -277,8 +293,9 @@ class RunningEmulator implements Emulator {
     return this.#output;
   }
 
-  ready(endpoint: string, startupMs: number): void {
+  ready(endpoint: string, tlsEndpoint: string | undefined, startupMs: number): void {
     this.#endpoint = endpoint;
+    this.#tlsEndpoint = tlsEndpoint;
     this.#startupMs = startupMs;
   }
 
