@@ -67,6 +67,7 @@ export class Aggregator {
   readonly #byExplicitHashKey = new Map<string, Buffer>();
   #buffered = 0;
   #holdUnpredictedUntil = 0;
+  #flushAfterHold = false;
 
   /**
    * Creates an aggregator.
@@ -127,20 +128,41 @@ export class Aggregator {
     this.#holdUnpredictedUntil = until;
   }
 
-  /** Ends a hold: unpredicted buffers go out at their own deadlines again. */
-  releaseUnpredicted(): void {
-    if (this.#holdUnpredictedUntil === 0) return;
+  /**
+   * Ends a hold: unpredicted buffers go out at their own deadlines again, or at once if
+   * a flush was asked for during the hold.
+   *
+   * @returns Whether a flush deferred by the hold ran now.
+   */
+  releaseUnpredicted(): boolean {
+    if (this.#holdUnpredictedUntil === 0) return false;
     this.#holdUnpredictedUntil = 0;
+    if (this.#flushAfterHold) {
+      this.#flushAfterHold = false;
+      this.flush();
+      return true;
+    }
     for (const byKey of [this.#byPartitionKey, this.#byExplicitHashKey]) {
       for (const buffer of byKey.values()) {
         this.#scheduler.schedule(buffer.deadline, buffer.earliest);
       }
     }
+    return false;
   }
 
-  /** Closes every buffered Kinesis record now. */
+  /**
+   * Closes every buffered Kinesis record now. Records held for the first shard listing
+   * are the exception: they go out as soon as the listing ends (or the hold runs out), so
+   * a flush at start-up still aggregates them by shard.
+   */
   flush(): void {
     for (const buffer of this.#byShard.values()) this.emit(buffer);
+    if (this.#holdUnpredictedUntil > this.#scheduler.clock.now()) {
+      if (this.#byPartitionKey.size > 0 || this.#byExplicitHashKey.size > 0) {
+        this.#flushAfterHold = true;
+      }
+      return;
+    }
     for (const buffer of [...this.#byPartitionKey.values()]) this.emit(buffer);
     for (const buffer of [...this.#byExplicitHashKey.values()]) this.emit(buffer);
   }

@@ -49,6 +49,11 @@ const PERMANENT: ReadonlySet<string> = new Set([
   "OptInRequired",
   ErrorCodes.recordCountMismatch,
   ErrorCodes.clientError,
+  // The runtime or the SDK cannot make the call at all: a denied permission (Deno) or no
+  // credentials anywhere in the provider chain.
+  "NotCapable",
+  "PermissionDenied",
+  "CredentialsProviderError",
 ]);
 
 /**

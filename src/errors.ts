@@ -8,9 +8,12 @@
  * @module
  */
 
+import type { RecordResult } from "./record.ts";
+
 const VALIDATION = Symbol.for("webkpl.ValidationError");
 const PRODUCER_CLOSED = Symbol.for("webkpl.ProducerClosedError");
 const DECODE = Symbol.for("webkpl.DecodeError");
+const RECORDS_FAILED = Symbol.for("webkpl.RecordsFailedError");
 
 /** The part of a user record that failed validation. */
 export type RecordField = "record" | "stream" | "partitionKey" | "explicitHashKey" | "data";
@@ -137,4 +140,69 @@ export class DecodeError extends Error {
  */
 export function isDecodeError(value: unknown): value is DecodeError {
   return typeof value === "object" && value !== null && DECODE in value;
+}
+
+/**
+ * Records written through a stream did not make it into Kinesis. A writable created
+ * without `onResult`/`onFailure` handlers rejects `close()` (and so `pipeTo()`) with this
+ * error once every record written through it has settled; the failed results, each with
+ * its original record, are in `failures`.
+ *
+ * @example Rescuing the records of a failed pipe
+ * ```ts
+ * import { isRecordsFailedError, RecordsFailedError, type RecordResult } from "@webkpl/kpl";
+ * import assert from "node:assert/strict";
+ *
+ * const failed: RecordResult = {
+ *   success: false,
+ *   shardId: undefined,
+ *   sequenceNumber: undefined,
+ *   subSequenceNumber: undefined,
+ *   attempts: [],
+ *   record: { partitionKey: "k", data: "x" },
+ *   errorCode: "Expired",
+ *   errorMessage: "Record has reached expiration",
+ * };
+ * const error: unknown = new RecordsFailedError([failed], { written: 10 });
+ * if (isRecordsFailedError(error)) {
+ *   assert.deepEqual(error.failures.map((result) => result.record.partitionKey), ["k"]);
+ *   assert.equal(error.written, 10);
+ * }
+ * ```
+ */
+export class RecordsFailedError extends Error {
+  /** The failed results, in the order they settled. */
+  readonly failures: readonly RecordResult[];
+  /** How many records were written through the stream in all. */
+  readonly written: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param failures The failed results; at least one.
+   * @param options How many records were written in all (defaults to the failures).
+   */
+  constructor(failures: readonly RecordResult[], options?: { written?: number }) {
+    const written = options?.written ?? failures.length;
+    const first = failures[0]?.errorCode;
+    super(
+      `${failures.length} of ${written} records failed` +
+        (first === undefined ? "" : `; the first with ${first}`),
+    );
+    this.name = "RecordsFailedError";
+    this.failures = failures;
+    this.written = written;
+    Object.defineProperty(this, RECORDS_FAILED, { value: true });
+  }
+}
+
+/**
+ * Whether `value` is a {@linkcode RecordsFailedError}, from this or any other copy of the
+ * module.
+ *
+ * @param value Anything that was thrown.
+ * @returns `true` when `value` is a records-failed error.
+ */
+export function isRecordsFailedError(value: unknown): value is RecordsFailedError {
+  return typeof value === "object" && value !== null && RECORDS_FAILED in value;
 }

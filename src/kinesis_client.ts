@@ -196,6 +196,14 @@ export async function createDefaultKinesisClient(
   if (options.endpoint !== undefined) config.endpoint = options.endpoint;
   if (options.credentials !== undefined) config.credentials = options.credentials;
   const client = new sdk.KinesisClient(config);
+  // The SDK resolves the region lazily; resolving it now turns a missing region into one
+  // clear, permanent failure instead of a retried error on every call.
+  try {
+    await client.config.region();
+  } catch (error) {
+    client.destroy();
+    throw error;
+  }
   return {
     putRecords(input, { signal }) {
       return client.send(new sdk.PutRecordsCommand(input), { abortSignal: signal });

@@ -51,6 +51,9 @@ class ShardLimiter implements DeadlineTask {
   earliestExpiry = Infinity;
   backoffMs = 0;
   blockedUntil = 0;
+  /** Set while a drain runs, so a drain re-entered from a callback only asks for another pass. */
+  draining = false;
+  drainAgain = false;
 
   constructor(
     limiter: Limiter,
@@ -179,6 +182,24 @@ export class Limiter {
 
   /** @internal Admits what the bucket can pay for; runs on put and on the shard's timer. */
   drain(limiter: ShardLimiter, now: number): void {
+    // Admitting hands records downstream, and settling them can put new records into this
+    // very shard; those only ask for another pass instead of draining inside the loop.
+    if (limiter.draining) {
+      limiter.drainAgain = true;
+      return;
+    }
+    limiter.draining = true;
+    try {
+      do {
+        limiter.drainAgain = false;
+        this.#drainOnce(limiter, now);
+      } while (limiter.drainAgain);
+    } finally {
+      limiter.draining = false;
+    }
+  }
+
+  #drainOnce(limiter: ShardLimiter, now: number): void {
     this.#refill(limiter, now);
     if (now >= limiter.earliestExpiry) this.#expire(limiter, now);
     if (now < limiter.blockedUntil) {

@@ -41,7 +41,13 @@ import type { RecordReceipt, RecordResult, UserRecord } from "./record.ts";
 import { expiredMessage, type Landing, Retrier, type RetrierHost } from "./retrier.ts";
 import { Deadline, type DeadlineTask, Scheduler } from "./scheduler.ts";
 import { type PutRecordsCall, Sender } from "./sender.ts";
-import { ShardMap } from "./shard_map.ts";
+import { type Shard, ShardMap } from "./shard_map.ts";
+import {
+  createRecordTransform,
+  createRecordWritable,
+  type RecordTransformOptions,
+  type RecordWritableOptions,
+} from "./streams.ts";
 import { utf8Length } from "./_utf8.ts";
 
 /** Options for calls that may wait. */
@@ -108,6 +114,8 @@ interface AdmissionWaiter {
   reject(reason: unknown): void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Set when the signal aborted; the queue skips it. */
+  cancelled: boolean;
 }
 
 /** A `flush()` or `close()` waiting for every record up to `target` to settle. */
@@ -151,6 +159,8 @@ export class Producer implements AsyncDisposable {
   readonly #logger: Logger;
   readonly #metrics: MetricsManager;
   readonly #metricsOn: boolean;
+  /** UserRecordsPending is a detailed metric; below that the sampler would only spin. */
+  readonly #samplePendingOn: boolean;
   readonly #streams = new Map<string, StreamPipeline>();
   readonly #sender: Sender;
   readonly #retrier: Retrier;
@@ -162,10 +172,17 @@ export class Producer implements AsyncDisposable {
   #seq = 0;
   #oldest: PendingRecord | null = null;
   #newest: PendingRecord | null = null;
+  /** Puts waiting for room, oldest first from `#admissionHead`. */
   #admission: AdmissionWaiter[] = [];
+  #admissionHead = 0;
   #settleWaiters: SettleWaiter[] = [];
   #closed = false;
   #closing: Promise<void> | undefined;
+  #admissionScheduled = false;
+  readonly #admitLater = (): void => {
+    this.#admissionScheduled = false;
+    this.#admitWaiting();
+  };
   /** The clock reading admissions share, and how many more may use it. */
   #admitNow = 0;
   #admitNowUses = 0;
@@ -201,6 +218,7 @@ export class Producer implements AsyncDisposable {
     };
     this.#metrics = new MetricsManager(metricsOptions);
     this.#metricsOn = this.#metrics.enabled;
+    this.#samplePendingOn = this.#metrics.level === "detailed";
     this.#sender = new Sender({
       client: () => this.#getClient(),
       scheduler: this.#scheduler,
@@ -325,9 +343,11 @@ export class Producer implements AsyncDisposable {
       );
     }
     this.#closed = true;
-    const waiting = this.#admission;
+    const waiting = this.#admission.slice(this.#admissionHead);
     this.#admission = [];
+    this.#admissionHead = 0;
     for (const waiter of waiting) {
+      if (waiter.cancelled) continue;
       this.#detachAbort(waiter);
       waiter.reject(
         new ProducerClosedError("The producer was closed while the record waited for admission"),
@@ -343,6 +363,139 @@ export class Producer implements AsyncDisposable {
   }
 
   // ---------------------------------------------------------------------------
+  // Streams
+
+  #writable: WritableStream<UserRecord | UserRecord[]> | undefined;
+
+  /**
+   * A writable stream into the producer, created on first access and the same instance
+   * every time. A chunk is a record or an array of records; `write()` resolves once the
+   * producer has admitted the chunk's records (never on delivery), so `pipeTo` waits
+   * whenever `maxOutstandingRecords`/`maxOutstandingBytes` is reached. `close()` sends
+   * what is buffered and resolves when every record written through this stream has
+   * settled, or rejects with a {@linkcode RecordsFailedError} listing the failures.
+   * `abort()` stops intake; records already admitted still complete. The stream never
+   * closes the producer. For handlers or a second concurrent pipe, use
+   * {@linkcode Producer.createWritable}.
+   *
+   * @returns The producer's writable stream.
+   *
+   * @example Piping records into the producer
+   * ```ts
+   * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
+   * import assert from "node:assert/strict";
+   *
+   * // A stand-in for Kinesis with one shard that accepts everything.
+   * const shardId = "shardId-000000000000";
+   * const kinesisClient = {
+   *   listShards: () =>
+   *     Promise.resolve({
+   *       Shards: [{
+   *         ShardId: shardId,
+   *         HashKeyRange: { StartingHashKey: "0", EndingHashKey: String(2n ** 128n - 1n) },
+   *       }],
+   *     }),
+   *   putRecords: (input: PutRecordsInput) =>
+   *     Promise.resolve({
+   *       FailedRecordCount: 0,
+   *       Records: input.Records.map((_, i) => ({ ShardId: shardId, SequenceNumber: `${i}` })),
+   *     }),
+   * };
+   *
+   * await using producer = new Producer({ stream: "events", kinesisClient });
+   * const records = ReadableStream.from([
+   *   { partitionKey: "user-1", data: "signed up" },
+   *   { partitionKey: "user-2", data: "logged in" },
+   * ]);
+   * await records.pipeTo(producer.writable); // resolves once both records are stored
+   * assert.equal(producer.writable, producer.writable);
+   * assert.equal(producer.outstandingRecords, 0);
+   * ```
+   */
+  get writable(): WritableStream<UserRecord | UserRecord[]> {
+    return this.#writable ??= createRecordWritable(this.#port);
+  }
+
+  /**
+   * Creates another writable stream into the producer, independent of
+   * {@linkcode Producer.writable} and of every other one: its own queue size, its own
+   * result handlers, and a `close()` that waits only for the records written through it.
+   * With `onResult` or `onFailure`, `close()` resolves even when records failed, after the
+   * handlers have seen every result.
+   *
+   * @param options Queue size and result handlers.
+   * @returns A new writable stream.
+   * @throws {TypeError} When a handler is not a function.
+   * @throws {RangeError} When `highWaterMark` is negative.
+   *
+   * @example Counting failures instead of rejecting
+   * ```ts
+   * import { Producer, silentLogger } from "@webkpl/kpl";
+   * import assert from "node:assert/strict";
+   *
+   * // A stand-in for Kinesis whose stream does not exist.
+   * const missing = () =>
+   *   Promise.reject(Object.assign(new Error("no such stream"), { name: "ResourceNotFoundException" }));
+   * const kinesisClient = { listShards: missing, putRecords: missing };
+   *
+   * await using producer = new Producer({ stream: "missing", kinesisClient, logger: silentLogger });
+   * const failures: string[] = [];
+   * const writable = producer.createWritable({
+   *   onFailure: (result) => failures.push(result.errorCode ?? ""),
+   * });
+   * await ReadableStream.from([{ partitionKey: "k", data: "x" }]).pipeTo(writable);
+   * assert.deepEqual(failures, ["ResourceNotFoundException"]);
+   * ```
+   */
+  createWritable(options?: RecordWritableOptions): WritableStream<UserRecord | UserRecord[]> {
+    return createRecordWritable(this.#port, options);
+  }
+
+  /**
+   * Creates a transform stream that puts each record into the producer and emits its
+   * {@linkcode RecordResult}, in input order, for `readable.pipeThrough(...)`. Failed
+   * deliveries come out as results with `success: false`; a malformed record errors the
+   * stream with a `ValidationError`.
+   *
+   * @param options How many results may wait behind an earlier, slower one.
+   * @returns A new transform stream.
+   * @throws {TypeError} When `maxPending` is not a number.
+   * @throws {RangeError} When `maxPending` is not a positive integer.
+   *
+   * @example Results in input order
+   * ```ts
+   * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
+   * import assert from "node:assert/strict";
+   *
+   * const shardId = "shardId-000000000000";
+   * const kinesisClient = {
+   *   listShards: () =>
+   *     Promise.resolve({
+   *       Shards: [{
+   *         ShardId: shardId,
+   *         HashKeyRange: { StartingHashKey: "0", EndingHashKey: String(2n ** 128n - 1n) },
+   *       }],
+   *     }),
+   *   putRecords: (input: PutRecordsInput) =>
+   *     Promise.resolve({
+   *       FailedRecordCount: 0,
+   *       Records: input.Records.map((_, i) => ({ ShardId: shardId, SequenceNumber: `${i}` })),
+   *     }),
+   * };
+   *
+   * await using producer = new Producer({ stream: "events", kinesisClient });
+   * const results = ReadableStream.from(["a", "b", "c"].map((key) => ({ partitionKey: key, data: key })))
+   *   .pipeThrough(producer.createTransform());
+   * const keys: string[] = [];
+   * for await (const result of results) keys.push(result.record.partitionKey);
+   * assert.deepEqual(keys, ["a", "b", "c"]);
+   * ```
+   */
+  createTransform(options?: RecordTransformOptions): TransformStream<UserRecord, RecordResult> {
+    return createRecordTransform(this.#port, options);
+  }
+
+  // ---------------------------------------------------------------------------
   // Intake
 
   /** @internal The admission calls the producer's own streams use. */
@@ -354,7 +507,7 @@ export class Producer implements AsyncDisposable {
 
   #tryAdmit(record: UserRecord, owner: RecordOwner | null): RecordReceipt | undefined {
     const pending = this.#prepare(record);
-    if (this.#admission.length > 0 || !this.#hasRoom(pending.size)) return undefined;
+    if (this.#hasWaiters() || !this.#hasRoom(pending.size)) return undefined;
     pending.owner = owner;
     this.#admit(pending);
     return pending;
@@ -387,7 +540,7 @@ export class Producer implements AsyncDisposable {
     const pending = this.#prepare(record);
     if (signal?.aborted) throw signal.reason;
     pending.owner = owner;
-    if (this.#admission.length === 0 && this.#hasRoom(pending.size)) {
+    if (!this.#hasWaiters() && this.#hasRoom(pending.size)) {
       this.#admit(pending);
       return pending;
     }
@@ -398,11 +551,11 @@ export class Producer implements AsyncDisposable {
         reject,
         signal,
         onAbort: undefined,
+        cancelled: false,
       };
       if (signal !== undefined) {
         waiter.onAbort = () => {
-          const index = this.#admission.indexOf(waiter);
-          if (index >= 0) this.#admission.splice(index, 1);
+          waiter.cancelled = true;
           reject(signal.reason);
           // The head may have been the one blocking smaller records behind it.
           this.#admitWaiting();
@@ -520,14 +673,28 @@ export class Producer implements AsyncDisposable {
     return this.#admitNow;
   }
 
+  #hasWaiters(): boolean {
+    return this.#admissionHead < this.#admission.length;
+  }
+
   #admitWaiting(): void {
-    while (this.#admission.length > 0) {
-      const waiter = this.#admission[0]!;
-      if (!this.#hasRoom(waiter.record.size)) return;
-      this.#admission.shift();
-      this.#detachAbort(waiter);
-      this.#admit(waiter.record);
-      waiter.resolve();
+    const queue = this.#admission;
+    while (this.#admissionHead < queue.length) {
+      const waiter = queue[this.#admissionHead]!;
+      if (!waiter.cancelled) {
+        if (!this.#hasRoom(waiter.record.size)) break;
+        this.#detachAbort(waiter);
+        this.#admit(waiter.record);
+        waiter.resolve();
+      }
+      queue[this.#admissionHead++] = undefined as unknown as AdmissionWaiter;
+    }
+    if (this.#admissionHead === queue.length) {
+      this.#admission = [];
+      this.#admissionHead = 0;
+    } else if (this.#admissionHead > 1024 && this.#admissionHead * 2 > queue.length) {
+      this.#admission = queue.slice(this.#admissionHead);
+      this.#admissionHead = 0;
     }
   }
 
@@ -551,11 +718,11 @@ export class Producer implements AsyncDisposable {
       onUpdate: () => {
         this.#settleLandings(pipeline);
         pipeline.aggregator.reroute();
-        pipeline.aggregator.releaseUnpredicted();
+        if (pipeline.aggregator.releaseUnpredicted()) pipeline.collector.flush();
       },
       onFailure: () => {
         this.#settleLandings(pipeline);
-        pipeline.aggregator.releaseUnpredicted();
+        if (pipeline.aggregator.releaseUnpredicted()) pipeline.collector.flush();
       },
     });
     const aggregator = new Aggregator({
@@ -592,7 +759,7 @@ export class Producer implements AsyncDisposable {
     this.#streams.set(stream, pipeline);
     if (this.#streams.size === 1) {
       this.#metrics.start();
-      if (this.#metricsOn) {
+      if (this.#samplePendingOn) {
         this.#scheduler.schedule(
           this.#pendingSampler,
           this.#clock.now() + PENDING_SAMPLE_INTERVAL_MS,
@@ -656,7 +823,11 @@ export class Producer implements AsyncDisposable {
   }
 
   #onResult(call: PutRecordsCall): void {
-    if (this.#metricsOn) this.#requestMetrics(call);
+    // A call that close() ended (queued, or aborted in flight) has no answer to time or
+    // count: its records were already failed with ProducerClosed.
+    if (this.#metricsOn && call.error?.code !== ErrorCodes.producerClosed) {
+      this.#requestMetrics(call);
+    }
     this.#retrier.handle(call);
   }
 
@@ -726,7 +897,9 @@ export class Producer implements AsyncDisposable {
         return true;
       },
       requestFailed: (call, code) => {
-        if (!this.#metricsOn) return;
+        // As in the C++ KPL, only errors Kinesis or the transport reported are counted;
+        // the producer's own verdicts show in UserRecordsPut (and UserRecordExpired).
+        if (!this.#metricsOn || isProducerVerdict(code)) return;
         const pipeline = this.#streams.get(call.stream)!;
         this.#metrics.put("ErrorsByCode", 1, { stream: call.stream, errorCode: code });
         this.#metrics.put("AllErrors", 1, pipeline.dimensions);
@@ -774,7 +947,12 @@ export class Producer implements AsyncDisposable {
     } catch (error) {
       this.#logger.error("A result handler threw", error);
     }
-    if (this.#admission.length > 0) this.#admitWaiting();
+    // Admission runs after the current stage has finished, never inside it: admitting
+    // feeds the same stages that are settling this record.
+    if (this.#hasWaiters() && !this.#admissionScheduled) {
+      this.#admissionScheduled = true;
+      queueMicrotask(this.#admitLater);
+    }
     if (this.#settleWaiters.length > 0) this.#wakeSettleWaiters();
   }
 
@@ -828,7 +1006,7 @@ export class Producer implements AsyncDisposable {
     for (const pipeline of this.#streams.values()) pipeline.shardMap.close();
     this.#sender.close();
     await this.#sender.idle();
-    if (this.#metricsOn) this.#samplePending(this.#clock.now(), false);
+    if (this.#samplePendingOn) this.#samplePending(this.#clock.now(), false);
     // A sink that never answers must not hold close() forever.
     const exportBudget = Math.max(MIN_FINAL_EXPORT_MS, timeoutMs);
     if (await this.#within(this.#metrics.close(), exportBudget, undefined) === "timeout") {
@@ -897,14 +1075,14 @@ export class Producer implements AsyncDisposable {
     for (const attempt of attempts) metrics.put("BufferingTime", attempt.delayMs, dimensions);
   }
 
+  // Per-entry metrics go on the shard the entry was predicted to, stored or not, as in the
+  // C++ KPL: that is the shard the limiter paced it for; UserRecordsPut shows where the
+  // user records actually landed.
   #entryMetrics(call: PutRecordsCall, record: KinesisRecord, entry: PutRecordsResultEntry): void {
     const metrics = this.#metrics;
     const pipeline = this.#streams.get(call.stream)!;
     const stored = Boolean(entry.SequenceNumber && entry.ShardId);
-    const dimensions = this.#shardDimensions(
-      pipeline,
-      stored ? entry.ShardId : record.predictedShard?.id,
-    );
+    const dimensions = predictedDimensions(pipeline, record.predictedShard);
     metrics.put("KinesisRecordsPut", stored ? 1 : 0, dimensions);
     metrics.put("AllErrors", stored ? 0 : 1, dimensions);
     if (stored) {
@@ -928,7 +1106,7 @@ export class Producer implements AsyncDisposable {
       metrics.put(
         "UserRecordsPerKinesisRecord",
         record.records.length,
-        this.#shardDimensions(pipeline, record.predictedShard?.id),
+        predictedDimensions(pipeline, record.predictedShard),
       );
     }
     metrics.put("UserRecordsPerPutRecordsRequest", userRecords, pipeline.dimensions);
@@ -942,6 +1120,18 @@ export class Producer implements AsyncDisposable {
       this.#scheduler.schedule(this.#pendingSampler, now + PENDING_SAMPLE_INTERVAL_MS);
     }
   }
+}
+
+/** The metric dimensions of a Kinesis record's predicted shard, cached on the shard. */
+function predictedDimensions(pipeline: StreamPipeline, shard: Shard | null): MetricPutDimensions {
+  if (shard === null) return pipeline.dimensions;
+  return shard.dimensions ??= { stream: pipeline.name, shard: shard.id };
+}
+
+/** Whether a code is the producer's own verdict rather than an error it was given. */
+function isProducerVerdict(code: string): boolean {
+  return code === ErrorCodes.recordCountMismatch || code === ErrorCodes.producerClosed ||
+    code === ErrorCodes.expired || code === ErrorCodes.wrongShard;
 }
 
 /** Where `#prepare` computes a record's hash key before the record object exists. */

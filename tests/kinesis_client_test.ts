@@ -50,3 +50,36 @@ test("The default client reports a refused connection as NetworkError, retried u
   assert.ok(result.attempts.some((attempt) => attempt.errorCode === "NetworkError"));
   assert.match(result.errorMessage!, /NetworkError/);
 });
+
+test("The default client fails every record at once, with ClientError, when no region is known", async () => {
+  const env =
+    (globalThis as { process?: { env: Record<string, string | undefined> } }).process!.env;
+  const saved = {
+    AWS_REGION: env.AWS_REGION,
+    AWS_DEFAULT_REGION: env.AWS_DEFAULT_REGION,
+    AWS_CONFIG_FILE: env.AWS_CONFIG_FILE,
+  };
+  delete env.AWS_REGION;
+  delete env.AWS_DEFAULT_REGION;
+  // A developer's ~/.aws/config may name a region; point the SDK at no config at all.
+  env.AWS_CONFIG_FILE = "/nonexistent/webkpl-test-config";
+  try {
+    const producer = new Producer({
+      endpoint: "http://127.0.0.1:9",
+      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
+      stream: "s",
+      logger: silentLogger,
+    });
+    const result = await producer.put({ partitionKey: "k", data: "x" });
+    await producer.close();
+    assert.equal(result.success, false);
+    assert.equal(result.errorCode, "ClientError");
+    assert.match(result.errorMessage!, /[Rr]egion/);
+    assert.equal(result.attempts.length, 1);
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete env[key];
+      else env[key] = value;
+    }
+  }
+});

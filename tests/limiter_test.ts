@@ -168,3 +168,30 @@ test("Limiter caps the throttle backoff at 5 s", async () => {
   await clock.advance(200);
   assert.equal(admitted.length, 1);
 });
+
+test("Limiter tolerates a put into the same shard from inside its own admission callback", async () => {
+  const clock = new FakeClock(0);
+  const scheduler = new Scheduler(clock);
+  const target = shard();
+  const admitted: KinesisRecord[] = [];
+  let reentered = 0;
+  const limiter: Limiter = new Limiter({
+    scheduler,
+    rateLimit: 100,
+    random: () => 0.5,
+    onAdmit: (record) => {
+      admitted.push(record);
+      // Settling a record can admit a waiting put that lands in this very shard.
+      if (reentered < 50) {
+        reentered++;
+        limiter.put(kinesisRecord(target));
+      }
+    },
+    onExpired: () => {},
+  });
+  for (let i = 0; i < 100; i++) limiter.put(kinesisRecord(target));
+  assert.equal(admitted.length, 150, "every record, including those put from the callback");
+  assert.equal(new Set(admitted).size, 150, "none admitted twice");
+  assert.equal(limiter.queuedRecords, 0);
+  await clock.advance(10);
+});
