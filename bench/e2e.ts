@@ -7,8 +7,9 @@
  * deno task bench:e2e --repeat 3 --endpoints fast
  * ```
  *
- * Variants: webkpl `put()` with every result awaited; webkpl `pipeTo(producer.writable)`
- * (an awaited-`enqueue()` stand-in until the writable exists, marked in the output);
+ * Variants: webkpl `put()` with every result awaited (with the default SDK transport, and
+ * with the lean transport prototype of `bench/lean_kinesis_client.ts`); webkpl
+ * `pipeTo(producer.writable)` (the pipe ends when every record has settled);
  * `aws-kinesis-agg` + `@aws-sdk/client-kinesis` fire-and-forget with per-shard blobs of
  * webkpl's size; plain SDK PutRecords of 500. Workloads: 200 B records, 1 KiB records
  * (aggregation on) and 200 B records with aggregation off; 10,000 distinct partition keys;
@@ -280,7 +281,7 @@ interface Case {
 }
 
 interface Row extends Case {
-  runs: (RunResult & { endpointCpuUsPerEntry?: number; endpointEntries?: number })[];
+  runs: (RunResult & { endpointCpuUsPerRecord?: number; endpointEntries?: number })[];
   median: Record<string, number>;
   note?: string;
 }
@@ -292,7 +293,7 @@ function cases(options: Options): Case[] {
       for (const variant of VARIANTS.filter((v) => options.variants.includes(v.id))) {
         if (variant.id === "agg-sdk" && !workload.aggregation) continue;
         for (const mode of options.modes as Case["mode"][]) {
-          // The stand-in has no per-record settlement to time.
+          // A pipe has no per-record settlement to time.
           if (mode === "latency" && variant.id === "webkpl-pipeto") continue;
           list.push({ endpoint, workload, variant: variant.id, mode });
         }
@@ -321,7 +322,7 @@ const MEDIAN_FIELDS = [
   "p50Ms",
   "p99Ms",
   "maxMs",
-  "endpointCpuUsPerEntry",
+  "endpointCpuUsPerRecord",
 ] as const;
 
 function summarize(row: Row): void {
@@ -398,7 +399,7 @@ function markdown(meta: Meta, rows: Row[]): string {
       lines.push("");
       lines.push(
         "| Variant | records/s | MB/s | CPU µs/record | peak RSS MiB | p50 ms | p99 ms | " +
-          "CPU µs/record at rate | failed | endpoint µs/entry |",
+          "CPU µs/record at rate | failed | endpoint CPU µs/record |",
       );
       lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
       for (const variant of VARIANTS) {
@@ -416,7 +417,7 @@ function markdown(meta: Meta, rows: Row[]): string {
           } | ` +
             `${fmt(t.mbPerSec, 1)} | ${fmt(t.cpuUsPerRecord, 2)} | ${fmt(t.peakRssMiB)} | ` +
             `${fmt(l.p50Ms, 1)} | ${fmt(l.p99Ms, 1)} | ${fmt(l.cpuUsPerRecord, 2)} | ` +
-            `${fmt((t.failed ?? 0) + (l.failed ?? 0))} | ${fmt(t.endpointCpuUsPerEntry, 1)} |`,
+            `${fmt((t.failed ?? 0) + (l.failed ?? 0))} | ${fmt(t.endpointCpuUsPerRecord, 2)} |`,
         );
       }
     }
@@ -547,8 +548,8 @@ async function main(): Promise<void> {
         if (responder !== undefined && row.endpoint === "fast") {
           const stats = await responderCall(endpoint, "WebkplBench.Stats");
           result.endpointEntries = stats.entries;
-          result.endpointCpuUsPerEntry = (stats.cpu.user + stats.cpu.system) /
-            Math.max(1, stats.entries);
+          result.endpointCpuUsPerRecord = (stats.cpu.user + stats.cpu.system) /
+            (spec.warmup + result.records);
         }
         row.runs.push(result);
         console.error(
