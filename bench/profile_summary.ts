@@ -55,6 +55,33 @@ function label(frame: CallFrame): string {
   return frame.url === "" ? name : `${name} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
 }
 
+/** Coarse areas for a one-glance split of self time. */
+const AREAS: [area: string, test: (frame: CallFrame) => boolean][] = [
+  ["garbage collector", (f) => f.functionName === "(garbage collector)"],
+  ["MD5 (src/md5.ts)", (f) => f.url.includes("/src/md5.ts")],
+  [
+    "codec (src/codec.ts, _protobuf, _utf8)",
+    (f) => /\/src\/(codec|_protobuf|_utf8)\.ts/.test(f.url),
+  ],
+  ["pipeline (rest of src/)", (f) => f.url.includes("/src/")],
+  ["AWS SDK (npm:@aws-sdk, npm:@smithy)", (f) => /node_modules\/.*@(aws-sdk|smithy)\//.test(f.url)],
+  [
+    "aws-kinesis-agg, protobufjs",
+    (f) => /node_modules\/.*(aws-kinesis-agg|protobufjs)\//.test(f.url),
+  ],
+  ["lean transport (bench/lean_kinesis_client.ts)", (f) => f.url.includes("lean_kinesis_client")],
+  ["benchmark workload (bench/)", (f) => f.url.includes("/bench/")],
+  [
+    "runtime: fetch, crypto, streams, encoding (ext:, node:, ops)",
+    (f) => f.url.startsWith("ext:") || f.url.startsWith("node:") || f.url === "",
+  ],
+];
+
+function area(frame: CallFrame): string {
+  for (const [name, test] of AREAS) if (test(frame)) return name;
+  return "other";
+}
+
 function pct(part: number, whole: number): string {
   return `${((100 * part) / whole).toFixed(1).padStart(5)}%`;
 }
@@ -93,12 +120,16 @@ function main(): void {
   }).reduce((a, [, t]) => a + t, 0);
   const busy = total - idle;
 
+  const selfByArea = new Map<string, number>();
   const selfByFunction = new Map<string, number>();
   const selfByFile = new Map<string, number>();
   const inclusive = new Map<string, number>();
   for (const [id, time] of selfTime) {
     const frame = byId.get(id)!.callFrame;
     const key = label(frame);
+    if (frame.functionName !== "(idle)" && frame.functionName !== "(program)") {
+      selfByArea.set(area(frame), (selfByArea.get(area(frame)) ?? 0) + time);
+    }
     selfByFunction.set(key, (selfByFunction.get(key) ?? 0) + time);
     const file = frame.url === "" ? `(native) ${frame.functionName}` : shortUrl(frame.url);
     selfByFile.set(file, (selfByFile.get(file) ?? 0) + time);
@@ -123,6 +154,7 @@ function main(): void {
     `${files[0]}: ${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy ` +
       `(percentages are of busy time)`,
   );
+  print("Self time by area", selfByArea);
   print(
     "Self time by function",
     selfByFunction,
