@@ -67,6 +67,13 @@ export interface CloseOptions extends SignalOptions {
 
 const UTF8 = new TextEncoder();
 const PENDING_SAMPLE_INTERVAL_MS = 200;
+/**
+ * How many admissions of one synchronous burst share a clock reading. Reading the clock
+ * is a call into the runtime (a few percent of a record's cost); sharing it among 64
+ * puts that ran back to back dates a record at most those puts' time (well under a
+ * millisecond) early.
+ */
+const ADMISSIONS_PER_CLOCK_READ = 64;
 const FIRST_LISTING_GRACE_MS = 1000;
 const MIN_FINAL_EXPORT_MS = 1000;
 
@@ -175,6 +182,14 @@ export class Producer implements AsyncDisposable {
   readonly #admitLater = (): void => {
     this.#admissionScheduled = false;
     this.#admitWaiting();
+  };
+  /** The clock reading admissions share, and how many more may use it. */
+  #admitNow = 0;
+  #admitNowUses = 0;
+  #admitBurst = false;
+  readonly #endAdmitBurst = (): void => {
+    this.#admitNowUses = 0;
+    this.#admitBurst = false;
   };
 
   /**
@@ -620,7 +635,7 @@ export class Producer implements AsyncDisposable {
   }
 
   #admit(record: PendingRecord): void {
-    const now = this.#clock.now();
+    const now = this.#admitTime();
     record.seq = ++this.#seq;
     record.arrivedAt = now;
     record.waitingSince = now;
@@ -639,6 +654,23 @@ export class Producer implements AsyncDisposable {
     pipeline.pending++;
     if (this.#metricsOn) this.#metrics.put("UserRecordsReceived", 1, pipeline.dimensions);
     pipeline.aggregator.put(record);
+  }
+
+  /** The clock, read once per {@linkcode ADMISSIONS_PER_CLOCK_READ} puts of a burst. */
+  #admitTime(): number {
+    if (this.#admitNowUses > 0) {
+      this.#admitNowUses--;
+      return this.#admitNow;
+    }
+    this.#admitNow = this.#clock.now();
+    this.#admitNowUses = ADMISSIONS_PER_CLOCK_READ - 1;
+    if (!this.#admitBurst) {
+      // The burst ends with the synchronous code that put the records; later puts read
+      // the clock again, so time never stands still across an await or a timer.
+      this.#admitBurst = true;
+      queueMicrotask(this.#endAdmitBurst);
+    }
+    return this.#admitNow;
   }
 
   #hasWaiters(): boolean {

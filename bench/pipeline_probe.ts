@@ -1,0 +1,165 @@
+/**
+ * The producer's own cost without a transport, in three figures that are steadier than a
+ * `Deno.bench` run on a busy machine: CPU per record in 10,000-record bursts, CPU per record
+ * with 100,000 records outstanding (the shape of the end-to-end benchmark, where most of the
+ * garbage collector's work is), and the heap each outstanding record retains (exact, after
+ * a forced GC). Kinesis is {@linkcode InstantKinesis}: in process, answers at once.
+ *
+ * ```sh
+ * deno run --allow-all --v8-flags=--expose-gc bench/pipeline_probe.ts [on|off] [rounds]
+ * bun run bench/pipeline_probe.ts [on|off] [rounds]
+ * ```
+ *
+ * Prints one JSON line: `{"burstUsPerRecord", "windowUsPerRecord", "retainedBytesPerRecord"}`
+ * (medians over the rounds).
+ *
+ * @module
+ */
+import process from "node:process";
+import { Producer } from "../mod.ts";
+import type {
+  KinesisClient,
+  ListShardsOutput,
+  PutRecordsInput,
+  PutRecordsOutput,
+  RecordResult,
+} from "../mod.ts";
+import { silentLogger } from "../src/logger.ts";
+import { InstantKinesis } from "./_instant_kinesis.ts";
+
+const SHARDS = 64;
+const KEYS = 10_000;
+const BURST = 10_000;
+const WINDOW_RECORDS = 300_000;
+const OUTSTANDING = 100_000;
+
+const forceGc: () => void = (globalThis as { gc?: () => void }).gc ??
+  (() => (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true));
+
+const keys = Array.from({ length: KEYS }, (_, i) => `user-${i.toString(36).padStart(4, "0")}`);
+const payload = new Uint8Array(200).fill(7);
+let next = 0;
+
+function record(): { partitionKey: string; data: Uint8Array } {
+  return { partitionKey: keys[next++ % KEYS]!, data: payload };
+}
+
+function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
+async function startedProducer(client: KinesisClient, aggregation: boolean): Promise<Producer> {
+  const producer = new Producer({
+    stream: "bench",
+    kinesisClient: client,
+    logger: silentLogger,
+    aggregationEnabled: aggregation,
+    // Without aggregation the per-shard pacing, not the CPU, would bound a burst.
+    rateLimit: 1_000_000,
+  });
+  const first = producer.put(record());
+  await producer.flush();
+  await first;
+  return producer;
+}
+
+/** CPU per record of bursts: put 10,000, flush, await every result. */
+async function burst(aggregation: boolean, rounds: number): Promise<number> {
+  const producer = await startedProducer(new InstantKinesis(SHARDS), aggregation);
+  const samples: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const cpu = cpuMicros();
+    for (let batch = 0; batch < 10; batch++) {
+      const results: Promise<RecordResult>[] = new Array(BURST);
+      for (let i = 0; i < BURST; i++) results[i] = producer.put(record());
+      await producer.flush();
+      await Promise.all(results);
+    }
+    samples.push((cpuMicros() - cpu) / (10 * BURST));
+  }
+  await producer.close();
+  return median(samples);
+}
+
+/** CPU per record with at most 100,000 outstanding, as the end-to-end benchmark puts. */
+async function window(aggregation: boolean, rounds: number): Promise<number> {
+  const producer = await startedProducer(new InstantKinesis(SHARDS), aggregation);
+  const samples: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let settled = 0;
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => finish = resolve);
+    const onResult = () => {
+      if (++settled === WINDOW_RECORDS) finish();
+    };
+    const cpu = cpuMicros();
+    for (let i = 0; i < WINDOW_RECORDS; i++) {
+      if (producer.outstandingRecords < OUTSTANDING) producer.put(record()).then(onResult);
+      else (await producer.enqueue(record())).result.then(onResult);
+    }
+    await done;
+    samples.push((cpuMicros() - cpu) / WINDOW_RECORDS);
+  }
+  await producer.close();
+  return median(samples);
+}
+
+/** A Kinesis whose PutRecords answers only when released, to hold records outstanding. */
+class HeldKinesis implements KinesisClient {
+  readonly #inner = new InstantKinesis(SHARDS);
+  #gate: Promise<void> = Promise.resolve();
+  #release: () => void = () => {};
+
+  hold(): void {
+    this.#gate = new Promise((resolve) => this.#release = resolve);
+  }
+
+  release(): void {
+    this.#release();
+  }
+
+  listShards(): Promise<ListShardsOutput> {
+    return this.#inner.listShards();
+  }
+
+  async putRecords(input: PutRecordsInput): Promise<PutRecordsOutput> {
+    await this.#gate;
+    return await this.#inner.putRecords(input);
+  }
+}
+
+/** Heap retained per outstanding record: 100,000 puts held in flight, after a forced GC. */
+async function retained(aggregation: boolean): Promise<number> {
+  const kinesis = new HeldKinesis();
+  const producer = await startedProducer(kinesis, aggregation);
+  forceGc();
+  const before = process.memoryUsage().heapUsed;
+  kinesis.hold();
+  const results: Promise<RecordResult>[] = new Array(OUTSTANDING);
+  for (let i = 0; i < OUTSTANDING; i++) results[i] = producer.put(record());
+  const flushed = producer.flush();
+  forceGc();
+  const after = process.memoryUsage().heapUsed;
+  kinesis.release();
+  await flushed;
+  await Promise.all(results);
+  await producer.close();
+  // The results array's slot is the caller's, not the producer's.
+  return (after - before) / OUTSTANDING - 8;
+}
+
+const aggregation = process.argv[2] !== "off";
+const rounds = Number(process.argv[3] ?? 5);
+const result = {
+  aggregation,
+  burstUsPerRecord: Number((await burst(aggregation, rounds)).toFixed(3)),
+  windowUsPerRecord: Number((await window(aggregation, Math.max(3, rounds >> 1))).toFixed(3)),
+  retainedBytesPerRecord: Math.round(await retained(aggregation)),
+};
+console.log(JSON.stringify(result));
