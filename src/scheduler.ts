@@ -143,7 +143,8 @@ export class Scheduler {
       this.#down(index);
       this.#up(last.index);
     }
-    if (this.#heap.length === 0) this.#disarm();
+    // An empty heap keeps its armed timer: it fires once with nothing to do, which is far
+    // cheaper than clearing and re-arming a timer every time one record comes and goes.
   }
 
   /**
@@ -195,10 +196,7 @@ export class Scheduler {
   #arm(): void {
     if (this.#running) return;
     const top = this.#heap[0];
-    if (top === undefined) {
-      this.#disarm();
-      return;
-    }
+    if (top === undefined) return;
     if (this.#timer !== undefined && this.#timerAt <= top.at) return;
     this.#disarm();
     const delay = Math.max(0, top.at - this.#clock.now());
