@@ -458,6 +458,8 @@ test("MetricsManager.close() exports the partial second and closes the sink once
     ["KinesisRecordsPut", 1, T0 + 60_000, T0 + 61_700],
   ]);
   assert.equal(scheduler.size, 0, "the upload deadline is cancelled");
+  // The scheduler is the caller's: closing it releases the one timer it may keep armed.
+  scheduler.close();
   assert.equal(clock.pendingTimers, 0);
   metrics.put("KinesisRecordsPut", 1, { stream: "s", shard: SHARD1 });
   await metrics.flush();
@@ -507,6 +509,7 @@ test("MetricsManager.start() is idempotent and starts the sink once", async () =
   metrics.start();
   assert.equal(scheduler.size, 0, "start() after close() does nothing");
   assert.equal(starts, 1);
+  scheduler.close();
   assert.equal(clock.pendingTimers, 0);
 });
 

@@ -75,3 +75,20 @@ test("Scheduler.close() disarms the clock timer", () => {
   assert.equal(clock.pendingTimers, 0);
   assert.equal(scheduler.size, 0);
 });
+
+test("Scheduler keeps one armed timer when the last deadline is cancelled, and it does nothing", async () => {
+  const clock = new FakeClock();
+  const scheduler = new Scheduler(clock);
+  const log: string[] = [];
+  const a = new Deadline(recorder(log, "a"));
+  scheduler.schedule(a, clock.now() + 10);
+  scheduler.cancel(a);
+  assert.equal(scheduler.size, 0);
+  assert.equal(clock.pendingTimers, 1, "re-arming per record costs more than one idle wake-up");
+  await clock.advance(20);
+  assert.deepEqual(log, []);
+  assert.equal(clock.pendingTimers, 0);
+  scheduler.schedule(a, clock.now() + 5);
+  await clock.advance(5);
+  assert.deepEqual(log, ["a"]);
+});
