@@ -37,8 +37,14 @@ import {
   type ResolvedProducerOptions,
   resolveProducerOptions,
 } from "./options.ts";
-import type { RecordReceipt, RecordResult, UserRecord } from "./record.ts";
-import { expiredMessage, type Landing, Retrier, type RetrierHost } from "./retrier.ts";
+import type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./record.ts";
+import {
+  expiredMessage,
+  failedAttempt,
+  type Landing,
+  Retrier,
+  type RetrierHost,
+} from "./retrier.ts";
 import { Deadline, type DeadlineTask, Scheduler } from "./scheduler.ts";
 import { type PutRecordsCall, Sender } from "./sender.ts";
 import { type Shard, ShardMap } from "./shard_map.ts";
@@ -1137,19 +1143,12 @@ function isProducerVerdict(code: string): boolean {
 /** Where `#prepare` computes a record's hash key before the record object exists. */
 const scratch: HashKey = { h0: 0, h1: 0, h2: 0, h3: 0 };
 
+/** An attempt that ended without a request: an expiry, or what close() could not finish. */
 function syntheticAttempt(
   record: PendingRecord,
   now: number,
   errorCode: string,
   errorMessage: string,
-) {
-  return {
-    startedAt: now,
-    endedAt: now,
-    delayMs: Math.max(0, now - record.waitingSince),
-    durationMs: 0,
-    success: false,
-    errorCode,
-    errorMessage,
-  };
+): Attempt {
+  return failedAttempt({ startedAt: now, endedAt: now }, record, errorCode, errorMessage);
 }

@@ -208,7 +208,7 @@ export class Retrier {
     const message = `Stored on ${shardId}, whose hash range does not hold this record's hash ` +
       `key; consumers that deaggregate like the KCL drop it there, so it is sent again`;
     member.addAttempt(
-      failedAttempt(landing, member, ErrorCodes.wrongShard, message, shardId, sequenceNumber),
+      failedAttempt(landing, member, ErrorCodes.wrongShard, message, { shardId, sequenceNumber }),
     );
     member.lastErrorCode = ErrorCodes.wrongShard;
     member.lastErrorMessage = message;
@@ -228,7 +228,7 @@ export class Retrier {
     }
     for (const member of record.records) {
       if (member.outcome !== undefined) continue;
-      member.addAttempt(failedAttempt(call, member, code, message, undefined, undefined));
+      member.addAttempt(failedAttempt(call, member, code, message));
       member.lastErrorCode = code;
       member.lastErrorMessage = message;
       if (errorClass === "permanent" || (throttled && this.#options.failIfThrottled)) {
@@ -251,14 +251,7 @@ export class Retrier {
       for (const member of record.records) {
         if (member.outcome !== undefined) continue;
         member.addAttempt(
-          failedAttempt(
-            call,
-            member,
-            ErrorCodes.recordCountMismatch,
-            message,
-            undefined,
-            undefined,
-          ),
+          failedAttempt(call, member, ErrorCodes.recordCountMismatch, message),
         );
         this.#host.fail(member, ErrorCodes.recordCountMismatch, message);
       }
@@ -290,7 +283,7 @@ export function expiredMessage(record: PendingRecord): string {
 }
 
 /** The times of the call an attempt rode in. */
-interface CallTimes {
+export interface CallTimes {
   readonly startedAt: number;
   readonly endedAt: number;
 }
@@ -312,13 +305,16 @@ function attempt(
   };
 }
 
-function failedAttempt(
+/**
+ * A failed attempt of `record` in a call with these times; `landed` records where a
+ * `Wrong Shard` copy was stored.
+ */
+export function failedAttempt(
   call: CallTimes,
   record: PendingRecord,
   errorCode: string,
   errorMessage: string,
-  shardId: string | undefined,
-  sequenceNumber: string | undefined,
+  landed?: { shardId: string; sequenceNumber: string },
 ): Attempt {
   const base = {
     startedAt: call.startedAt,
@@ -329,7 +325,5 @@ function failedAttempt(
     errorCode,
     errorMessage,
   };
-  return shardId === undefined || sequenceNumber === undefined
-    ? base
-    : { ...base, shardId, sequenceNumber };
+  return landed === undefined ? base : { ...base, ...landed };
 }

@@ -61,47 +61,35 @@ export interface RecordingClient {
  */
 export function recordingClient(inner: KinesisClient): RecordingClient {
   const calls: RecordedCall[] = [];
+  async function recorded<I, O>(
+    kind: RecordedCall["kind"],
+    input: I,
+    send: () => Promise<O>,
+  ): Promise<O> {
+    const call = {
+      kind,
+      startedAt: performance.now(),
+      endedAt: undefined as number | undefined,
+      input,
+      output: undefined as O | undefined,
+      error: undefined as unknown,
+    };
+    calls.push(call as RecordedCall);
+    try {
+      call.output = await send();
+      return call.output;
+    } catch (error) {
+      call.error = error;
+      throw error;
+    } finally {
+      call.endedAt = performance.now();
+    }
+  }
   const client: KinesisClient = {
-    async putRecords(input, options) {
-      const call: RecordedCall = {
-        kind: "putRecords",
-        startedAt: performance.now(),
-        endedAt: undefined,
-        input,
-        output: undefined,
-        error: undefined,
-      };
-      calls.push(call);
-      try {
-        call.output = await inner.putRecords(input, options);
-        return call.output;
-      } catch (error) {
-        call.error = error;
-        throw error;
-      } finally {
-        call.endedAt = performance.now();
-      }
-    },
-    async listShards(input, options) {
-      const call: RecordedCall = {
-        kind: "listShards",
-        startedAt: performance.now(),
-        endedAt: undefined,
-        input,
-        output: undefined,
-        error: undefined,
-      };
-      calls.push(call);
-      try {
-        call.output = await inner.listShards(input, options);
-        return call.output;
-      } catch (error) {
-        call.error = error;
-        throw error;
-      } finally {
-        call.endedAt = performance.now();
-      }
-    },
+    putRecords: (input, options) =>
+      recorded("putRecords", input, () => inner.putRecords(input, options)),
+    listShards: (input, options) =>
+      recorded("listShards", input, () => inner.listShards(input, options)),
     close: () => inner.close?.(),
   };
   return { client, calls };
