@@ -50,10 +50,9 @@ import { utf8Length, writeUtf8 } from "./_utf8.ts";
  * @example Checking the prefix by hand
  * ```ts
  * import { AGGREGATED_MAGIC, encodeAggregated } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const bytes = encodeAggregated([{ partitionKey: "a", data: new Uint8Array([1]) }]);
- * assert.deepEqual(bytes.subarray(0, 4), AGGREGATED_MAGIC);
+ * console.log(bytes.subarray(0, 4)); // AGGREGATED_MAGIC
  * ```
  */
 export const AGGREGATED_MAGIC: Uint8Array = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2);
@@ -98,7 +97,6 @@ export interface AggregationInput {
  * @example Filling an aggregate up to a size limit
  * ```ts
  * import { AggregateBuilder, decodeAggregated } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const builder = new AggregateBuilder();
  * const data = new Uint8Array(100);
@@ -106,9 +104,9 @@ export interface AggregationInput {
  *   if (!builder.tryAdd({ partitionKey: `key-${i % 7}`, data }, 4096)) break;
  * }
  * const bytes = builder.encode();
- * assert.equal(bytes.length, builder.size);
- * assert.ok(bytes.length <= 4096);
- * assert.equal(decodeAggregated(bytes).length, builder.count);
+ * console.log(bytes.length); // builder.size
+ * console.log(bytes.length <= 4096); // true
+ * console.log(decodeAggregated(bytes).length); // builder.count
  * ```
  */
 export class AggregateBuilder {
@@ -392,14 +390,13 @@ const sharedBuilder = new AggregateBuilder();
  * @example Encoding two records
  * ```ts
  * import { encodeAggregated } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const te = new TextEncoder();
  * const bytes = encodeAggregated([
  *   { partitionKey: "a", data: te.encode("x") },
  *   { partitionKey: "b", data: te.encode("y") },
  * ]);
- * assert.equal(bytes.length, 4 + 20 + 16);
+ * console.log(bytes.length); // 4 + 20 + 16
  * ```
  */
 export function encodeAggregated(records: readonly AggregationInput[]): Uint8Array {
@@ -455,14 +452,13 @@ let at = 0;
  * @example Decoding what was encoded
  * ```ts
  * import { decodeAggregated, encodeAggregated } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const data = new Uint8Array([1, 2, 3]);
  * const bytes = encodeAggregated([{ partitionKey: "k", explicitHashKey: "42", data }]);
  * const [record] = decodeAggregated(bytes);
- * assert.equal(record?.partitionKey, "k");
- * assert.equal(record?.explicitHashKey, "42");
- * assert.deepEqual(record?.data, data);
+ * console.log(record?.partitionKey); // "k"
+ * console.log(record?.explicitHashKey); // "42"
+ * console.log(record?.data); // data
  * ```
  */
 export function decodeAggregated(bytes: Uint8Array): DecodedRecord[] {
@@ -514,11 +510,10 @@ export function decodeAggregated(bytes: Uint8Array): DecodedRecord[] {
  * @example Telling aggregated data from raw data
  * ```ts
  * import { encodeAggregated, isAggregated } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const data = new Uint8Array([0xf3, 0x89, 0x9a, 0xc2, ...new Uint8Array(20)]);
- * assert.equal(isAggregated(data), false);
- * assert.equal(isAggregated(encodeAggregated([{ partitionKey: "k", data }])), true);
+ * console.log(isAggregated(data)); // false
+ * console.log(isAggregated(encodeAggregated([{ partitionKey: "k", data }]))); // true
  * ```
  */
 export function isAggregated(bytes: Uint8Array): boolean {
@@ -564,17 +559,16 @@ export interface DeaggregatedRecord extends DecodedRecord {
  * @example Reading records that may or may not be aggregated
  * ```ts
  * import { deaggregate, encodeAggregated } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const data = encodeAggregated([
  *   { partitionKey: "k1", data: new Uint8Array([1]) },
  *   { partitionKey: "k2", data: new Uint8Array([2]) },
  * ]);
  * const records = deaggregate({ data, partitionKey: "a", sequenceNumber: "49590338271490256608559692538361571095921575989136588898" });
- * assert.deepEqual(records.map((r) => [r.partitionKey, r.subSequenceNumber]), [["k1", 0], ["k2", 1]]);
+ * console.log(records.map((r) => [r.partitionKey, r.subSequenceNumber])); // [["k1", 0], ["k2", 1]]
  *
  * const raw = deaggregate({ data: new Uint8Array([7]), partitionKey: "p" });
- * assert.equal(raw[0]?.aggregated, false);
+ * console.log(raw[0]?.aggregated); // false
  * ```
  */
 export function deaggregate(record: DeaggregationInput): DeaggregatedRecord[] {

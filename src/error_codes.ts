@@ -67,11 +67,10 @@ const PERMANENT: ReadonlySet<string> = new Set([
  * @example Classifying codes
  * ```ts
  * import { classifyErrorCode } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
- * assert.equal(classifyErrorCode("ProvisionedThroughputExceededException"), "throttle");
- * assert.equal(classifyErrorCode("InternalFailure"), "transient");
- * assert.equal(classifyErrorCode("ResourceNotFoundException"), "permanent");
+ * console.log(classifyErrorCode("ProvisionedThroughputExceededException")); // "throttle"
+ * console.log(classifyErrorCode("InternalFailure")); // "transient"
+ * console.log(classifyErrorCode("ResourceNotFoundException")); // "permanent"
  * ```
  */
 export function classifyErrorCode(code: string): ErrorClass {

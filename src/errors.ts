@@ -31,11 +31,10 @@ export interface ValidationErrorOptions extends ErrorOptions {
  * @example Telling a bad record from other failures
  * ```ts
  * import { isValidationError, ValidationError } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const error = new ValidationError("Partition key is empty", { field: "partitionKey" });
- * assert.ok(isValidationError(error));
- * assert.equal(error.field, "partitionKey");
+ * console.log(isValidationError(error)); // true
+ * console.log(error.field); // "partitionKey"
  * ```
  */
 export class ValidationError extends Error {
@@ -74,9 +73,8 @@ export function isValidationError(value: unknown): value is ValidationError {
  * @example Recognising a closed producer
  * ```ts
  * import { isProducerClosedError, ProducerClosedError } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
- * assert.ok(isProducerClosedError(new ProducerClosedError()));
+ * console.log(isProducerClosedError(new ProducerClosedError())); // true
  * ```
  */
 export class ProducerClosedError extends Error {
@@ -109,9 +107,12 @@ export function isProducerClosedError(value: unknown): value is ProducerClosedEr
  * @example Catching a decode failure
  * ```ts
  * import { decodeAggregated, isDecodeError } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
- * assert.throws(() => decodeAggregated(new Uint8Array([1, 2, 3])), isDecodeError);
+ * try {
+ *   decodeAggregated(new Uint8Array([1, 2, 3]));
+ * } catch (error) {
+ *   console.log(isDecodeError(error)); // true
+ * }
  * ```
  */
 export class DecodeError extends Error {
@@ -151,7 +152,6 @@ export function isDecodeError(value: unknown): value is DecodeError {
  * @example Rescuing the records of a failed pipe
  * ```ts
  * import { isRecordsFailedError, RecordsFailedError, type RecordResult } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const failed: RecordResult = {
  *   success: false,
@@ -165,8 +165,8 @@ export function isDecodeError(value: unknown): value is DecodeError {
  * };
  * const error: unknown = new RecordsFailedError([failed], { written: 10 });
  * if (isRecordsFailedError(error)) {
- *   assert.deepEqual(error.failures.map((result) => result.record.partitionKey), ["k"]);
- *   assert.equal(error.written, 10);
+ *   console.log(error.failures.map((result) => result.record.partitionKey)); // ["k"]
+ *   console.log(error.written); // 10
  * }
  * ```
  */

@@ -188,7 +188,6 @@ interface ExportJob {
  * @example Counting records and reading the rolling window
  * ```ts
  * import { MetricsManager } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
  * const metrics = new MetricsManager({ level: "summary" });
  * metrics.put("UserRecordsPut", 1, { stream: "events", shard: "shardId-000000000000" });
@@ -197,8 +196,8 @@ interface ExportJob {
  *
  * // At summary the granularity is "stream", so both samples share one series.
  * const stats = metrics.snapshot().get("UserRecordsPut{stream=events}");
- * assert.deepEqual(stats, { count: 2, sum: 1, min: 0, max: 1 });
- * assert.equal(metrics.snapshot().size, 1);
+ * console.log(stats); // { count: 2, sum: 1, min: 0, max: 1 }
+ * console.log(metrics.snapshot().size); // 1
  * await metrics.close();
  * ```
  */
@@ -378,11 +377,10 @@ export class MetricsManager {
    * @example Granularity decides the series
    * ```ts
    * import { MetricsManager } from "@webkpl/kpl";
-   * import assert from "node:assert/strict";
    *
    * const metrics = new MetricsManager({ level: "detailed", granularity: "global" });
    * metrics.put("ErrorsByCode", 1, { stream: "s", shard: "shardId-000000000000", errorCode: "E" });
-   * assert.deepEqual([...metrics.snapshot().keys()], ["ErrorsByCode{error_code=E}"]);
+   * console.log([...metrics.snapshot().keys()]); // ["ErrorsByCode{error_code=E}"]
    * await metrics.close();
    * ```
    */
@@ -437,13 +435,12 @@ export class MetricsManager {
    * @example Reading one series
    * ```ts
    * import { MetricsManager } from "@webkpl/kpl";
-   * import assert from "node:assert/strict";
    *
    * const metrics = new MetricsManager({ level: "detailed", granularity: "stream" });
    * metrics.put("RequestTime", 40, { stream: "events" });
    * metrics.put("RequestTime", 10, { stream: "events" });
    * const stats = metrics.snapshot().get("RequestTime{stream=events}");
-   * assert.deepEqual(stats, { count: 2, sum: 50, min: 10, max: 40 });
+   * console.log(stats); // { count: 2, sum: 50, min: 10, max: 40 }
    * await metrics.close();
    * ```
    */
@@ -468,14 +465,13 @@ export class MetricsManager {
    * @example Listing the window
    * ```ts
    * import { MetricsManager } from "@webkpl/kpl";
-   * import assert from "node:assert/strict";
    *
    * const metrics = new MetricsManager({ level: "summary" });
    * metrics.put("AllErrors", 0, { stream: "events" });
    * const [snapshot] = metrics.snapshots();
-   * assert.equal(snapshot?.name, "AllErrors");
-   * assert.deepEqual(snapshot?.dimensions, { stream: "events" });
-   * assert.equal(snapshot!.windowEnd - snapshot!.windowStart, 60_000);
+   * console.log(snapshot?.name); // "AllErrors"
+   * console.log(snapshot?.dimensions); // { stream: "events" }
+   * console.log(snapshot!.windowEnd - snapshot!.windowStart); // 60_000
    * await metrics.close();
    * ```
    */
@@ -502,14 +498,13 @@ export class MetricsManager {
    * ```ts
    * import { MetricsManager } from "@webkpl/kpl";
    * import { InMemorySink } from "@webkpl/kpl/sinks";
-   * import assert from "node:assert/strict";
    *
    * const sink = new InMemorySink();
    * const metrics = new MetricsManager({ level: "summary", sink, uploadIntervalMs: 10_000 });
    * metrics.start();
    * metrics.put("UserRecordsPut", 1, { stream: "events" });
    * await metrics.close();
-   * assert.equal(sink.total("UserRecordsPut").count, 1);
+   * console.log(sink.total("UserRecordsPut").count); // 1
    * ```
    */
   start(): void {
@@ -535,15 +530,14 @@ export class MetricsManager {
    * ```ts
    * import { MetricsManager } from "@webkpl/kpl";
    * import { InMemorySink } from "@webkpl/kpl/sinks";
-   * import assert from "node:assert/strict";
    *
    * const sink = new InMemorySink();
    * const metrics = new MetricsManager({ level: "summary", sink });
    * metrics.put("KinesisRecordsPut", 1, { stream: "events" });
    * await metrics.flush();
    * await metrics.flush(); // nothing new: the sink is not called again
-   * assert.equal(sink.exports.length, 1);
-   * assert.equal(sink.total("KinesisRecordsPut").sum, 1);
+   * console.log(sink.exports.length); // 1
+   * console.log(sink.total("KinesisRecordsPut").sum); // 1
    * await metrics.close();
    * ```
    */
@@ -566,14 +560,13 @@ export class MetricsManager {
    * ```ts
    * import { MetricsManager } from "@webkpl/kpl";
    * import { InMemorySink } from "@webkpl/kpl/sinks";
-   * import assert from "node:assert/strict";
    *
    * const sink = new InMemorySink();
    * const metrics = new MetricsManager({ level: "detailed", sink });
    * metrics.put("UserRecordsReceived", 1, { stream: "events" });
    * await metrics.close();
-   * assert.equal(sink.total("UserRecordsReceived").count, 1);
-   * assert.equal(sink.closed, true);
+   * console.log(sink.total("UserRecordsReceived").count); // 1
+   * console.log(sink.closed); // true
    * ```
    */
   close(): Promise<void> {
@@ -769,9 +762,8 @@ export class MetricsManager {
  * @example Looking up a unit
  * ```ts
  * import { metricUnit } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
- * assert.equal(metricUnit("RequestTime"), "Milliseconds");
+ * console.log(metricUnit("RequestTime")); // "Milliseconds"
  * ```
  */
 export function metricUnit(name: MetricName): MetricUnit {
@@ -792,10 +784,9 @@ export function metricUnit(name: MetricName): MetricUnit {
  * @example Looking up a level
  * ```ts
  * import { metricLevel } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
- * assert.equal(metricLevel("UserRecordExpired"), "summary");
- * assert.equal(metricLevel("RetriesPerRecord"), "detailed");
+ * console.log(metricLevel("UserRecordExpired")); // "summary"
+ * console.log(metricLevel("RetriesPerRecord")); // "detailed"
  * ```
  */
 export function metricLevel(name: MetricName): "summary" | "detailed" {
@@ -810,10 +801,9 @@ export function metricLevel(name: MetricName): "summary" | "detailed" {
  * @example Every name has a unit
  * ```ts
  * import { metricNames, metricUnit } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
  *
- * assert.equal(metricNames.length, 15);
- * assert.ok(metricNames.every((name) => metricUnit(name) !== undefined));
+ * console.log(metricNames.length); // 15
+ * console.log(metricNames.every((name) => metricUnit(name) !== undefined)); // true
  * ```
  */
 export const metricNames: readonly MetricName[] = Object.freeze(

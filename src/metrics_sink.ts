@@ -122,11 +122,12 @@ export interface EventfulMetricsSink extends MetricsSink {
  *
  * @example Checking a sink
  * ```ts
- * import { isEventfulMetricsSink } from "@webkpl/kpl";
- * import assert from "node:assert/strict";
+ * import { isEventfulMetricsSink, type MetricsSink } from "@webkpl/kpl";
  *
- * assert.equal(isEventfulMetricsSink({ export() {} }), false);
- * assert.equal(isEventfulMetricsSink({ export() {}, record() {} }), true);
+ * const plain: MetricsSink = { export() {} };
+ * const eventful: MetricsSink = Object.assign({ export() {} }, { record() {} });
+ * console.log(isEventfulMetricsSink(plain)); // false
+ * console.log(isEventfulMetricsSink(eventful)); // true
  * ```
  */
 export function isEventfulMetricsSink(sink: MetricsSink): sink is EventfulMetricsSink {

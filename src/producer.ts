@@ -389,7 +389,6 @@ export class Producer implements AsyncDisposable {
    * @example Piping records into the producer
    * ```ts
    * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
-   * import assert from "node:assert/strict";
    *
    * // A stand-in for Kinesis with one shard that accepts everything.
    * const shardId = "shardId-000000000000";
@@ -414,8 +413,8 @@ export class Producer implements AsyncDisposable {
    *   { partitionKey: "user-2", data: "logged in" },
    * ]);
    * await records.pipeTo(producer.writable); // resolves once both records are stored
-   * assert.equal(producer.writable, producer.writable);
-   * assert.equal(producer.outstandingRecords, 0);
+   * console.log(producer.writable); // producer.writable
+   * console.log(producer.outstandingRecords); // 0
    * ```
    */
   get writable(): WritableStream<UserRecord | UserRecord[]> {
@@ -437,7 +436,6 @@ export class Producer implements AsyncDisposable {
    * @example Counting failures instead of rejecting
    * ```ts
    * import { Producer, silentLogger } from "@webkpl/kpl";
-   * import assert from "node:assert/strict";
    *
    * // A stand-in for Kinesis whose stream does not exist.
    * const missing = () =>
@@ -450,7 +448,7 @@ export class Producer implements AsyncDisposable {
    *   onFailure: (result) => failures.push(result.errorCode ?? ""),
    * });
    * await ReadableStream.from([{ partitionKey: "k", data: "x" }]).pipeTo(writable);
-   * assert.deepEqual(failures, ["ResourceNotFoundException"]);
+   * console.log(failures); // ["ResourceNotFoundException"]
    * ```
    */
   createWritable(options?: RecordWritableOptions): WritableStream<UserRecord | UserRecord[]> {
@@ -471,7 +469,6 @@ export class Producer implements AsyncDisposable {
    * @example Results in input order
    * ```ts
    * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
-   * import assert from "node:assert/strict";
    *
    * const shardId = "shardId-000000000000";
    * const kinesisClient = {
@@ -494,7 +491,7 @@ export class Producer implements AsyncDisposable {
    *   .pipeThrough(producer.createTransform());
    * const keys: string[] = [];
    * for await (const result of results) keys.push(result.record.partitionKey);
-   * assert.deepEqual(keys, ["a", "b", "c"]);
+   * console.log(keys); // ["a", "b", "c"]
    * ```
    */
   createTransform(options?: RecordTransformOptions): TransformStream<UserRecord, RecordResult> {
