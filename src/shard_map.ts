@@ -122,7 +122,6 @@ export class ShardMap {
   #lastError: DescribedError | undefined;
   #abort: AbortController | undefined;
   #closed = false;
-  #refreshes = 0;
 
   /**
    * Creates a map; call {@linkcode ShardMap.start} to list shards.
@@ -153,10 +152,6 @@ export class ShardMap {
     return this.#generation;
   }
 
-  /** How many listings were started (for tests and metrics). */
-  get refreshes(): number {
-    return this.#refreshes;
-  }
 
   /** The error of the last failed listing, if the last listing failed. */
   get lastError(): DescribedError | undefined {
@@ -168,10 +163,6 @@ export class ShardMap {
     return this.#open;
   }
 
-  /** Whether {@linkcode ShardMap.predict} can answer. */
-  get hasSnapshot(): boolean {
-    return this.#open.length > 0;
-  }
 
   /** Starts the first listing. */
   start(): void {
@@ -242,7 +233,6 @@ export class ShardMap {
     if (this.#closed || this.#abort !== undefined) return;
     this.#scheduler.cancel(this.#retry);
     this.#state = "updating";
-    this.#refreshes++;
     const abort = new AbortController();
     this.#abort = abort;
     this.#scheduler.schedule(
