@@ -25,6 +25,7 @@ import {
   type MetricDefinition,
   metricDefinitions,
 } from "./_metric_catalog.ts";
+import { BurstClock } from "./_burst_clock.ts";
 import { MetricSeries, type Stats, WINDOW_SECONDS } from "./_metric_series.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
@@ -236,11 +237,7 @@ export class MetricsManager {
   // A clock read costs more than the rest of a put, and the producer puts several samples
   // per record in tight synchronous loops (one per response entry), so the samples of one
   // synchronous burst share the reading taken at its first put.
-  #burstNow = -1;
-  #burstSecond = -1;
-  readonly #endBurst = (): void => {
-    this.#burstNow = -1;
-  };
+  readonly #burstClock: BurstClock;
 
   /**
    * Creates a manager. Nothing runs until {@linkcode start}; puts are recorded at once.
@@ -319,6 +316,7 @@ export class MetricsManager {
     this.#eventful = sink !== undefined && isEventfulMetricsSink(sink) ? sink : undefined;
     this.#uploadIntervalMs = uploadIntervalMs;
     this.#clock = clock;
+    this.#burstClock = new BurstClock(clock, Infinity);
     this.#logger = logger;
     this.#scheduler = scheduler;
     this.#ownsScheduler = scheduler === undefined;
@@ -413,13 +411,8 @@ export class MetricsManager {
       series = this.#find(state, stream, shard, code);
       state.last = series;
     }
-    let now = this.#burstNow;
-    if (now < 0) {
-      now = this.#burstNow = this.#clock.now();
-      this.#burstSecond = Math.floor(now / 1000);
-      queueMicrotask(this.#endBurst);
-    }
-    series.add(this.#burstSecond, value);
+    const now = this.#burstClock.now();
+    series.add(Math.floor(now / 1000), value);
     if (this.#eventful !== undefined) this.#record(series, value, now);
   }
 

@@ -11,6 +11,7 @@
 
 import { PendingRecord, type RecordOwner } from "./_pending_record.ts";
 import type { ProducerPort } from "./_producer_port.ts";
+import { BurstClock } from "./_burst_clock.ts";
 import { Aggregator } from "./aggregator.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Collector } from "./collector.ts";
@@ -189,14 +190,8 @@ export class Producer implements AsyncDisposable {
     this.#admissionScheduled = false;
     this.#admitWaiting();
   };
-  /** The clock reading admissions share, and how many more may use it. */
-  #admitNow = 0;
-  #admitNowUses = 0;
-  #admitBurst = false;
-  readonly #endAdmitBurst = (): void => {
-    this.#admitNowUses = 0;
-    this.#admitBurst = false;
-  };
+  /** The clock reading admissions of one synchronous burst share. */
+  readonly #admitClock: BurstClock;
 
   /**
    * Creates a producer. No I/O happens until the first record for a stream arrives.
@@ -210,6 +205,7 @@ export class Producer implements AsyncDisposable {
     this.#options = resolved;
     this.#clock = resolved.clock ?? systemClock;
     this.#scheduler = new Scheduler(this.#clock);
+    this.#admitClock = new BurstClock(this.#clock, ADMISSIONS_PER_CLOCK_READ);
     this.#logger = resolved.logger ?? consoleLogger;
     const metricsOptions = {
       level: resolved.metricsLevel,
@@ -638,7 +634,7 @@ export class Producer implements AsyncDisposable {
   }
 
   #admit(record: PendingRecord): void {
-    const now = this.#admitTime();
+    const now = this.#admitClock.now();
     record.seq = ++this.#seq;
     record.arrivedAt = now;
     record.waitingSince = now;
@@ -657,23 +653,6 @@ export class Producer implements AsyncDisposable {
     pipeline.pending++;
     if (this.#metricsOn) this.#metrics.put("UserRecordsReceived", 1, pipeline.dimensions);
     pipeline.aggregator.put(record);
-  }
-
-  /** The clock, read once per {@linkcode ADMISSIONS_PER_CLOCK_READ} puts of a burst. */
-  #admitTime(): number {
-    if (this.#admitNowUses > 0) {
-      this.#admitNowUses--;
-      return this.#admitNow;
-    }
-    this.#admitNow = this.#clock.now();
-    this.#admitNowUses = ADMISSIONS_PER_CLOCK_READ - 1;
-    if (!this.#admitBurst) {
-      // The burst ends with the synchronous code that put the records; later puts read
-      // the clock again, so time never stands still across an await or a timer.
-      this.#admitBurst = true;
-      queueMicrotask(this.#endAdmitBurst);
-    }
-    return this.#admitNow;
   }
 
   #hasWaiters(): boolean {

@@ -152,7 +152,6 @@ export class ShardMap {
     return this.#generation;
   }
 
-
   /** The error of the last failed listing, if the last listing failed. */
   get lastError(): DescribedError | undefined {
     return this.#lastError;
@@ -162,7 +161,6 @@ export class ShardMap {
   get openShards(): readonly Shard[] {
     return this.#open;
   }
-
 
   /** Starts the first listing. */
   start(): void {

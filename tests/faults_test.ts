@@ -36,6 +36,7 @@ import {
   Ledger,
   type LedgerEntry,
   type ScenarioRow,
+  scenarioRow,
   TABLE_HEADER,
 } from "./support/ledger.ts";
 import { SeededRandom } from "./support/seeded_random.ts";
@@ -157,16 +158,13 @@ describe("Scenario 1: faults", () => {
     const contents = await readStream(direct, stream);
     const check = checkStream(contents.records, ledger, proxy.unconfirmed());
     const counts = proxy.counts;
-    rows.push({
+    rows.push(scenarioRow({
       scenario: "1 faults (kinesalite)",
       records: total,
-      settled: settlement.settled,
-      confirmed: check.confirmed,
-      lost: check.missing + check.mismatched + settlement.neverSettled,
-      duplicates: check.duplicates,
-      failedByCode: settlement.failedByCode,
+      settlement,
+      check,
       timeMs: performance.now() - started,
-    });
+    }));
     console.log(
       `proxy: requests ${counts.byOperation.PutRecords}, throttled entries ${counts.recordThrottle}, ` +
         `500 ${counts.http500}, 503 ${counts.http503}, resets ${counts.resetBeforeForward}+${counts.resetAfterForward}, ` +
@@ -240,16 +238,13 @@ describe("Scenario 1: faults", () => {
     const settlement = ledger.settlement();
     const contents = await readStream(direct, stream);
     const check = checkStream(contents.records, ledger, proxy.unconfirmed());
-    rows.push({
+    rows.push(scenarioRow({
       scenario: "1b short TTL, count mismatches",
       records: total,
-      settled: settlement.settled,
-      confirmed: check.confirmed,
-      lost: check.missing + check.mismatched + settlement.neverSettled,
-      duplicates: check.duplicates,
-      failedByCode: settlement.failedByCode,
+      settlement,
+      check,
       timeMs: performance.now() - started,
-    });
+    }));
 
     assert.deepEqual(
       [settlement.settled, settlement.neverSettled, settlement.settledTwice],
@@ -315,16 +310,13 @@ describe("Scenario 3: shutdown under faults", () => {
     const settlement = ledger.settlement();
     const contents = await readStream(direct, stream);
     const check = checkStream(contents.records, ledger, proxy.unconfirmed());
-    rows.push({
+    rows.push(scenarioRow({
       scenario: "3 shutdown while stalled",
       records: ledger.entries.length,
-      settled: settlement.settled,
-      confirmed: check.confirmed,
-      lost: check.missing + check.mismatched + settlement.neverSettled,
-      duplicates: check.duplicates,
-      failedByCode: settlement.failedByCode,
+      settlement,
+      check,
       timeMs: performance.now() - started,
-    });
+    }));
 
     const counts = proxy.counts;
     console.log(
@@ -422,16 +414,13 @@ describe("Scenario 4: throttle storm", () => {
     const settlement = ledger.settlement();
     const contents = await readStream(direct, stream);
     const check = checkStream(contents.records, ledger, proxy.unconfirmed());
-    rows.push({
+    rows.push(scenarioRow({
       scenario: `4 throttle storm${failIfThrottled ? ", failIfThrottled" : ""}`,
       records: ledger.entries.length,
-      settled: settlement.settled,
-      confirmed: check.confirmed,
-      lost: check.missing + check.mismatched + settlement.neverSettled,
-      duplicates: check.duplicates,
-      failedByCode: settlement.failedByCode,
+      settlement,
+      check,
       timeMs: performance.now() - started,
-    });
+    }));
     const isHot = (entry: LedgerEntry) =>
       openShardFor(shards, hashOf(entry.record))?.ShardId === hot.ShardId;
     return { ledger, settlement, check, counting, hot: hot.ShardId!, shards, isHot, ttlMs, logger };
@@ -617,16 +606,14 @@ describe("Scenario 5: bad inputs in a healthy stream", () => {
     const settlement = ledger.settlement();
     const contents = await readStream(direct, stream);
     const check = checkStream(contents.records, ledger, proxy.unconfirmed());
-    rows.push({
+    rows.push(scenarioRow({
       scenario: "5 bad inputs mixed in",
       records: ledger.entries.length + rejected * 3,
-      settled: settlement.settled,
-      confirmed: check.confirmed,
-      lost: check.missing + check.mismatched + settlement.neverSettled,
-      duplicates: check.duplicates,
-      failedByCode: { ...settlement.failedByCode, "ValidationError (at the call)": rejected * 3 },
+      settlement,
+      check,
       timeMs: performance.now() - started,
-    });
+      alsoFailed: { "ValidationError (at the call)": rejected * 3 },
+    }));
     assert.equal(rejected, 200);
     assert.deepEqual([settlement.settled, settlement.neverSettled], [ledger.entries.length, 0]);
     assert.deepEqual(settlement.failedByCode, { ResourceNotFoundException: toMissing.length });
@@ -758,16 +745,13 @@ describe("Scenario 6: sinks down", () => {
     const settlement = ledger.settlement();
     const contents = await readStream(direct, stream);
     const check = checkStream(contents.records, ledger, []);
-    rows.push({
+    rows.push(scenarioRow({
       scenario: `6 sink down: ${name}`,
       records: ledger.entries.length,
-      settled: settlement.settled,
-      confirmed: check.confirmed,
-      lost: check.missing + check.mismatched + settlement.neverSettled,
-      duplicates: check.duplicates,
-      failedByCode: settlement.failedByCode,
+      settlement,
+      check,
       timeMs: elapsedMs,
-    });
+    }));
     assert.deepEqual([settlement.succeeded, check.confirmed, check.found], [3_000, 3_000, 3_000]);
     // An upload tick every interval, plus the final export at close.
     const maxTicks = Math.ceil(elapsedMs / intervalMs) + 2;

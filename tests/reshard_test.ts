@@ -25,6 +25,7 @@ import {
   formatRow,
   Ledger,
   type ScenarioRow,
+  scenarioRow,
   TABLE_HEADER,
 } from "./support/ledger.ts";
 import { type RecordedCall, recordingClient } from "./support/recording_client.ts";
@@ -148,16 +149,13 @@ async function reshardMidRun(emulator: Emulator): Promise<void> {
     );
     const listings = recording.calls.filter((call) => call.kind === "listShards").length;
     const found = episodes(recording.calls);
-    rows.push({
+    rows.push(scenarioRow({
       scenario: `2 reshard mid-run (${emulator.name})`,
       records: ledger.entries.length,
-      settled: settlement.settled,
-      confirmed: check.confirmed,
-      lost: check.missing + check.mismatched + settlement.neverSettled,
-      duplicates: check.duplicates,
-      failedByCode: settlement.failedByCode,
+      settlement,
+      check,
       timeMs: performance.now() - started,
-    });
+    }));
     console.log(
       `${emulator.name}: ${contents.shards.length} shards (${
         contents.shards.filter(isOpen).length

@@ -318,6 +318,35 @@ export function dishonestFailure(result: RecordResult, ttlMs: number): string | 
 }
 
 /**
+ * Builds a scenario row from what the ledger and the stream check found. A record is lost
+ * when its success is missing or misplaced in the stream, or when it never settled.
+ *
+ * @param row The scenario's name, record count and time, with its settlement and check.
+ * @returns The row.
+ */
+export function scenarioRow(row: {
+  scenario: string;
+  records: number;
+  settlement: Settlement;
+  check: StreamCheck;
+  timeMs: number;
+  /** Failures counted outside the ledger, e.g. records rejected at the call. */
+  alsoFailed?: Record<string, number>;
+}): ScenarioRow {
+  const { settlement, check } = row;
+  return {
+    scenario: row.scenario,
+    records: row.records,
+    settled: settlement.settled,
+    confirmed: check.confirmed,
+    lost: check.missing + check.mismatched + settlement.neverSettled,
+    duplicates: check.duplicates,
+    failedByCode: { ...settlement.failedByCode, ...row.alsoFailed },
+    timeMs: row.timeMs,
+  };
+}
+
+/**
  * Formats a scenario row as a Markdown table row.
  *
  * @param row The row.
