@@ -1,6 +1,9 @@
 // The producer's per-record state. One object per admitted record carries everything
 // every stage needs (hash key words, deadlines, attempts, list links), so no stage
 // allocates a wrapper of its own; it is also the receipt handed back to the caller.
+// Stages read its fields; they change it only through its methods, which keep the
+// attempt history, the last error and the settlement consistent. docs/architecture.md
+// follows one record through its life.
 
 import type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./record.ts";
 import type { HashKey } from "./hash_key.ts";
@@ -19,6 +22,7 @@ export class PendingRecord implements RecordReceipt, HashKey {
   readonly data: Uint8Array;
   /** Data bytes plus partition key bytes: what counts against the byte limits. */
   readonly size: number;
+  // The hash key's words; set once, right after construction (see `create`).
   h0 = 0;
   h1 = 0;
   h2 = 0;
@@ -71,6 +75,22 @@ export class PendingRecord implements RecordReceipt, HashKey {
     this.size = data.length + partitionKeyBytes;
   }
 
+  /** The one place the producer creates a record: validated fields and its hash key. */
+  static create(
+    record: UserRecord,
+    stream: string,
+    data: Uint8Array,
+    partitionKeyBytes: number,
+    key: HashKey,
+  ): PendingRecord {
+    const pending = new PendingRecord(record, stream, data, partitionKeyBytes);
+    pending.h0 = key.h0;
+    pending.h1 = key.h1;
+    pending.h2 = key.h2;
+    pending.h3 = key.h3;
+    return pending;
+  }
+
   get settled(): boolean {
     return this.outcome !== undefined;
   }
@@ -88,10 +108,52 @@ export class PendingRecord implements RecordReceipt, HashKey {
     return this.#promise;
   }
 
+  /** Admission: dates the record and sets the deadlines it keeps for life. */
+  admit(seq: number, now: number, ttlMs: number, maxBufferedMs: number): void {
+    this.seq = seq;
+    this.arrivedAt = now;
+    this.waitingSince = now;
+    this.expiresAt = now + ttlMs;
+    this.deadline = now + maxBufferedMs;
+  }
+
+  /** The shard the aggregator routes the current attempt to (`null`: by hash key alone). */
+  routeTo(shard: Shard | null): void {
+    this.predictedShard = shard;
+  }
+
+  /** Goes around again, due to leave the aggregator at `deadline`. */
+  requeue(deadline: number): void {
+    this.deadline = deadline;
+  }
+
+  /** Records an attempt; the next attempt's delay counts from its end. */
   addAttempt(attempt: Attempt): void {
     if (this.attempts === null) this.attempts = [attempt];
     else this.attempts.push(attempt);
     this.waitingSince = attempt.endedAt;
+  }
+
+  /** Records a failed attempt whose error an `Expired` result will name. */
+  failed(attempt: Attempt): void {
+    this.addAttempt(attempt);
+    this.lastErrorCode = attempt.errorCode;
+    this.lastErrorMessage = attempt.errorMessage;
+  }
+
+  /** Counts one more transient failure in a row and returns the count. */
+  failedTransiently(): number {
+    return ++this.transientFailures;
+  }
+
+  /**
+   * Records a copy stored on a shard whose range does not hold the record's hash key: it
+   * is not predicted again from the snapshot that misrouted it, so it cannot land wrong
+   * twice.
+   */
+  misrouted(attempt: Attempt): void {
+    this.failed(attempt);
+    this.predictAfterGeneration = this.predictedGeneration;
   }
 
   /** Delivers the result; the producer guarantees it is called once. */

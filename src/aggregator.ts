@@ -91,7 +91,7 @@ export class Aggregator {
    */
   put(record: PendingRecord): void {
     const shard = this.#options.predict(record);
-    record.predictedShard = shard;
+    record.routeTo(shard);
     if (!this.#options.enabled) {
       this.#options.onKinesisRecord(KinesisRecord.single(record));
       return;

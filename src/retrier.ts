@@ -1,54 +1,23 @@
 /**
  * Reads a finished PutRecords call and decides, for every user record in it, whether it
- * succeeded, failed for good, or goes around again.
+ * succeeded, failed for good, or goes around again, and what the call says about the
+ * stream's shards. It decides only: the producer applies the {@linkcode Verdict} (see
+ * `docs/architecture.md`, "The retrier").
  *
  * @module
  */
 
 import type { PendingRecord } from "./_pending_record.ts";
+import { backoff, type BackoffPolicy } from "./_backoff.ts";
 import { classifyErrorCode, ErrorCodes } from "./error_codes.ts";
 import { compareHashKeys } from "./hash_key.ts";
-import type { PutRecordsResultEntry } from "./kinesis_client.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import type { Attempt } from "./record.ts";
 import type { PutRecordsCall } from "./sender.ts";
 import type { Shard } from "./shard_map.ts";
 
-const TRANSIENT_BACKOFF_BASE_MS = 100;
-const TRANSIENT_BACKOFF_MAX_MS = 10_000;
-
-/** What the retrier needs from the producer. */
-export interface RetrierHost {
-  /** Settles a record as stored. */
-  succeed(
-    record: PendingRecord,
-    shardId: string,
-    sequenceNumber: string,
-    subSequence: number,
-  ): void;
-  /** Settles a record as failed for good. */
-  fail(record: PendingRecord, code: string, message: string): void;
-  /** Sends a record around again after `delayMs` (0: with the next batch of its shard). */
-  retry(record: PendingRecord, delayMs: number): void;
-  /** Kinesis throttled records predicted to `shard` of `stream`. */
-  throttled(stream: string, shard: Shard): void;
-  /** Kinesis stored a record predicted to `shard` of `stream`. */
-  stored(stream: string, shard: Shard): void;
-  /** A prediction was wrong; the stream's shard map may need a refresh. */
-  mispredicted(stream: string, seenAt: number, predicted: Shard | null): void;
-  /** A shard of `stream`, open or recently closed. */
-  shard(stream: string, id: string): Shard | undefined;
-  /**
-   * Holds a stored record until `stream`'s shard map, refreshing now, knows the shard it
-   * landed on; the producer then calls {@linkcode Retrier.settleLanding}.
-   * @returns `false` when no refresh is running, so the landing must be settled now.
-   */
-  awaitShard(landing: Landing): boolean;
-  /** Metrics: a whole request failed. */
-  requestFailed(call: PutRecordsCall, code: string): void;
-  /** Metrics: one request entry succeeded or failed. */
-  entryDone(call: PutRecordsCall, record: KinesisRecord, entry: PutRecordsResultEntry): void;
-}
+/** Transient errors: 100 ms doubling up to 10 s, with equal jitter. */
+const TRANSIENT_BACKOFF: BackoffPolicy = { firstMs: 100, maxMs: 10_000, factor: 2 };
 
 /** A user record that Kinesis stored, waiting for the verdict on where it landed. */
 export interface Landing {
@@ -61,109 +30,198 @@ export interface Landing {
   readonly endedAt: number;
 }
 
+/** The shards of one stream as its map knows them now. */
+export interface ShardLookup {
+  /** A shard, open or recently closed. */
+  get(id: string): Shard | undefined;
+}
+
+/**
+ * What one finished call (or one expiry) decided: the fate of each user record, and what
+ * the call said about the stream's shards. Lists that belong together are index-aligned
+ * (`succeeded[i]` landed on `shardIds[i]` at `sequenceNumbers[i]`, `subSequences[i]`), so
+ * a verdict costs a few arrays per call and nothing per record.
+ */
+export class Verdict {
+  /** Stored where they belong: settle as successes. */
+  readonly succeeded: PendingRecord[] = [];
+  readonly shardIds: string[] = [];
+  readonly sequenceNumbers: string[] = [];
+  readonly subSequences: number[] = [];
+  /** Failed for good: settle as failures with `failCodes[i]` and `failMessages[i]`. */
+  readonly failed: PendingRecord[] = [];
+  readonly failCodes: string[] = [];
+  readonly failMessages: string[] = [];
+  /** Go around again after `retryDelays[i]` ms (0: with the shard's next batch). */
+  readonly retried: PendingRecord[] = [];
+  readonly retryDelays: number[] = [];
+  /**
+   * Stored on a shard the map does not know: settle with {@linkcode Retrier.land} once
+   * the refreshing map knows it, or at once when no refresh is running.
+   */
+  readonly landings: Landing[] = [];
+  /** The predicted shard of every Kinesis record Kinesis stored (pacing speeds up). */
+  readonly storedShards: Shard[] = [];
+  /** Shards that throttled, each once (pacing backs off). */
+  readonly throttledShards: Shard[] = [];
+  /** Predictions the call proved wrong: the map may need a refresh. */
+  readonly mispredicted: Shard[] = [];
+  /** When the call that proved them wrong started. */
+  seenAt = 0;
+
+  succeed(record: PendingRecord, shardId: string, sequenceNumber: string, sub: number): void {
+    this.succeeded.push(record);
+    this.shardIds.push(shardId);
+    this.sequenceNumbers.push(sequenceNumber);
+    this.subSequences.push(sub);
+  }
+
+  fail(record: PendingRecord, code: string, message: string): void {
+    this.failed.push(record);
+    this.failCodes.push(code);
+    this.failMessages.push(message);
+  }
+
+  retry(record: PendingRecord, delayMs: number): void {
+    this.retried.push(record);
+    this.retryDelays.push(delayMs);
+  }
+}
+
 /** Options for {@linkcode Retrier}. */
 export interface RetrierOptions {
   /** Fail throttled records at once instead of retrying them. */
   failIfThrottled: boolean;
   /** Jitter source in [0, 1). */
   random: () => number;
-  /** Where the outcomes go. */
-  host: RetrierHost;
 }
 
 /**
- * The retry policy of SPEC §3: per-shard backoff on throttles, exponential backoff with
- * jitter on transient errors, an immediate failure on permanent ones, a failure of every
- * record when the response does not match the request, and `Wrong Shard` retries only for
- * the members of an aggregated record that Kinesis stored on a shard whose range does not
- * hold their hash key.
+ * The retry policy (the table in `docs/architecture.md`): per-shard backoff on throttles,
+ * exponential backoff with jitter on transient errors, an immediate failure on permanent
+ * ones, a failure of every record when the response does not match the request, and
+ * `Wrong Shard` retries only for the members of an aggregated record that Kinesis stored
+ * on a shard whose range does not hold their hash key. It records each attempt in the
+ * record's history and returns a {@linkcode Verdict}; it calls nothing back.
  */
 export class Retrier {
   readonly #options: RetrierOptions;
-  readonly #host: RetrierHost;
-  readonly #throttledShards = new Set<Shard>();
 
   /**
    * Creates a retrier.
    *
-   * @param options The policy switches and the host.
+   * @param options The policy switches.
    */
   constructor(options: RetrierOptions) {
     this.#options = options;
-    this.#host = options.host;
   }
 
   /**
    * Decides the fate of every user record in a finished call.
    *
    * @param call The call, with `error` or `entries` set.
+   * @param shards The stream's shards as the map knows them now.
+   * @returns The verdict.
    */
-  handle(call: PutRecordsCall): void {
+  decide(call: PutRecordsCall, shards: ShardLookup): Verdict {
+    const verdict = new Verdict();
+    verdict.seenAt = call.startedAt;
     if (call.error !== undefined) {
       const { code, message } = call.error;
-      this.#host.requestFailed(call, code);
-      for (const record of call.records) this.#failed(call, record, code, message);
-    } else {
-      const entries = call.entries ?? [];
-      if (entries.length !== call.records.length) {
-        this.#countMismatch(call, entries.length);
-        return;
-      }
-      for (let i = 0; i < entries.length; i++) {
-        const entry = entries[i]!;
-        const record = call.records[i]!;
-        this.#host.entryDone(call, record, entry);
-        if (entry.SequenceNumber && entry.ShardId) {
-          this.#stored(call, record, entry.ShardId, entry.SequenceNumber);
-        } else {
-          const code = entry.ErrorCode || "InternalFailure";
-          this.#failed(call, record, code, entry.ErrorMessage ?? "");
-        }
+      for (const record of call.records) this.#failed(verdict, call, record, code, message);
+      return verdict;
+    }
+    const entries = call.entries ?? [];
+    if (entries.length !== call.records.length) {
+      countMismatch(verdict, call, entries.length);
+      return verdict;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      const record = call.records[i]!;
+      if (entry.SequenceNumber && entry.ShardId) {
+        this.#stored(verdict, call, record, shards, entry.ShardId, entry.SequenceNumber);
+      } else {
+        const code = entry.ErrorCode || "InternalFailure";
+        this.#failed(verdict, call, record, code, entry.ErrorMessage ?? "");
       }
     }
-    for (const shard of this.#throttledShards) this.#host.throttled(call.stream, shard);
-    this.#throttledShards.clear();
+    return verdict;
   }
 
   /**
-   * Ends or recycles the members of a Kinesis record whose earliest member expired
-   * before it could be sent.
+   * Decides the members of a Kinesis record whose earliest member expired before it could
+   * be sent: the expired ones fail, the others go around on their own.
    *
    * @param record The Kinesis record.
    * @param now Clock time.
+   * @returns The verdict.
    */
-  expired(record: KinesisRecord, now: number): void {
+  expired(record: KinesisRecord, now: number): Verdict {
+    const verdict = new Verdict();
     for (const member of record.records) {
       if (member.outcome !== undefined) continue;
       if (member.expiresAt <= now) {
-        this.#host.fail(member, ErrorCodes.expired, expiredMessage(member));
+        verdict.fail(member, ErrorCodes.expired, expiredMessage(member));
       } else {
-        // A sibling expired; this one still has time and goes around on its own.
-        this.#host.retry(member, 0);
+        verdict.retry(member, 0);
       }
     }
+    return verdict;
   }
 
-  #stored(call: PutRecordsCall, record: KinesisRecord, shardId: string, sequence: string): void {
+  /**
+   * Decides a stored record by where it landed: success when the landing shard's range
+   * holds its hash key, otherwise a `Wrong Shard` retry (KCL-style consumers drop a
+   * sub-record stored outside its shard's range).
+   *
+   * @param verdict Where the decision goes.
+   * @param landing Where the record landed.
+   * @param landed The landing shard, if the map knows it.
+   * @param routed Whether the record is known to belong there regardless of the map.
+   */
+  land(verdict: Verdict, landing: Landing, landed: Shard | undefined, routed = false): void {
+    const member = landing.record;
+    if (member.outcome !== undefined) return;
+    const { shardId, sequenceNumber, subSequence } = landing;
+    if (routed || (landed !== undefined && landed.holds(member))) {
+      member.addAttempt(attempt(landing, member, shardId, sequenceNumber));
+      verdict.succeed(member, shardId, sequenceNumber, subSequence);
+      return;
+    }
+    const message = `Stored on ${shardId}, whose hash range does not hold this record's hash ` +
+      `key; consumers that deaggregate like the KCL drop it there, so it is sent again`;
+    member.misrouted(
+      failedAttempt(landing, member, ErrorCodes.wrongShard, message, { shardId, sequenceNumber }),
+    );
+    verdict.retry(member, 0);
+  }
+
+  #stored(
+    verdict: Verdict,
+    call: PutRecordsCall,
+    record: KinesisRecord,
+    shards: ShardLookup,
+    shardId: string,
+    sequence: string,
+  ): void {
     const predicted = record.predictedShard;
-    if (predicted !== null) this.#host.stored(call.stream, predicted);
+    if (predicted !== null) verdict.storedShards.push(predicted);
     const members = record.records;
     if (predicted === null || predicted.id === shardId || members.length === 1) {
       // A lone record is routed by its own key, so wherever it landed is its shard; a
       // different shard only says the map is behind.
-      if (predicted !== null && predicted.id !== shardId) {
-        this.#host.mispredicted(call.stream, call.startedAt, predicted);
-      }
+      if (predicted !== null && predicted.id !== shardId) verdict.mispredicted.push(predicted);
       for (let i = 0; i < members.length; i++) {
         const member = members[i]!;
         if (member.outcome !== undefined) continue;
         member.addAttempt(attempt(call, member, shardId, sequence));
-        this.#host.succeed(member, shardId, sequence, i);
+        verdict.succeed(member, shardId, sequence, i);
       }
       return;
     }
-    this.#host.mispredicted(call.stream, call.startedAt, predicted);
-    const landed = this.#host.shard(call.stream, shardId);
+    verdict.mispredicted.push(predicted);
+    const landed = shards.get(shardId);
     const first = members[0]!;
     for (let i = 0; i < members.length; i++) {
       const member = members[i]!;
@@ -182,89 +240,53 @@ export class Retrier {
       // when the map does not know that shard yet the verdict waits for its refresh
       // rather than re-sending records that may well be in the right place.
       const routed = compareHashKeys(member, first) === 0;
-      if (landed === undefined && !routed && this.#host.awaitShard(landing)) continue;
-      this.settleLanding(landing, landed, routed);
+      if (landed === undefined && !routed) verdict.landings.push(landing);
+      else this.land(verdict, landing, landed, routed);
     }
   }
 
-  /**
-   * Settles a stored record by where it landed: success when the landing shard's range
-   * holds its hash key, otherwise a `Wrong Shard` retry (KCL-style consumers drop a
-   * sub-record stored outside its shard's range).
-   *
-   * @param landing Where the record landed.
-   * @param landed The landing shard, if the map knows it.
-   * @param routed Whether the record is known to belong there regardless of the map.
-   */
-  settleLanding(landing: Landing, landed: Shard | undefined, routed = false): void {
-    const member = landing.record;
-    if (member.outcome !== undefined) return;
-    const { shardId, sequenceNumber, subSequence } = landing;
-    if (routed || (landed !== undefined && landed.holds(member))) {
-      member.addAttempt(attempt(landing, member, shardId, sequenceNumber));
-      this.#host.succeed(member, shardId, sequenceNumber, subSequence);
-      return;
-    }
-    const message = `Stored on ${shardId}, whose hash range does not hold this record's hash ` +
-      `key; consumers that deaggregate like the KCL drop it there, so it is sent again`;
-    member.addAttempt(
-      failedAttempt(landing, member, ErrorCodes.wrongShard, message, { shardId, sequenceNumber }),
-    );
-    member.lastErrorCode = ErrorCodes.wrongShard;
-    member.lastErrorMessage = message;
-    // Not predicted again from the snapshot that misrouted it: until the map has moved
-    // on, it is sent unpredicted, routed by its own hash key, and cannot land wrong twice.
-    member.predictAfterGeneration = member.predictedGeneration;
-    this.#host.retry(member, 0);
-  }
-
-  #failed(call: PutRecordsCall, record: KinesisRecord, code: string, message: string): void {
+  #failed(
+    verdict: Verdict,
+    call: PutRecordsCall,
+    record: KinesisRecord,
+    code: string,
+    message: string,
+  ): void {
     const errorClass = code === ErrorCodes.producerClosed ? "permanent" : classifyErrorCode(code);
     const throttled = errorClass === "throttle";
+    const failIfThrottled = this.#options.failIfThrottled;
     // The shard's backoff paces retries; with failIfThrottled there are none, and pausing
     // the shard would only hold its next records until they expire instead of failing fast.
-    if (throttled && record.predictedShard !== null && !this.#options.failIfThrottled) {
-      this.#throttledShards.add(record.predictedShard);
+    const shard = record.predictedShard;
+    if (throttled && shard !== null && !failIfThrottled) {
+      if (!verdict.throttledShards.includes(shard)) verdict.throttledShards.push(shard);
     }
     for (const member of record.records) {
       if (member.outcome !== undefined) continue;
-      member.addAttempt(failedAttempt(call, member, code, message));
-      member.lastErrorCode = code;
-      member.lastErrorMessage = message;
-      if (errorClass === "permanent" || (throttled && this.#options.failIfThrottled)) {
-        this.#host.fail(member, code, message);
+      member.failed(failedAttempt(call, member, code, message));
+      if (errorClass === "permanent" || (throttled && failIfThrottled)) {
+        verdict.fail(member, code, message);
       } else if (throttled) {
         // The shard's limiter backs off; the record itself may go straight back.
-        this.#host.retry(member, 0);
+        verdict.retry(member, 0);
       } else {
-        member.transientFailures++;
-        this.#host.retry(member, this.#backoff(member.transientFailures));
+        const failures = member.failedTransiently();
+        verdict.retry(member, backoff(TRANSIENT_BACKOFF, failures, this.#options.random));
       }
     }
   }
+}
 
-  #countMismatch(call: PutRecordsCall, received: number): void {
-    const message =
-      `PutRecords returned ${received} results for ${call.records.length} records; which records were stored cannot be known`;
-    this.#host.requestFailed(call, ErrorCodes.recordCountMismatch);
-    for (const record of call.records) {
-      for (const member of record.records) {
-        if (member.outcome !== undefined) continue;
-        member.addAttempt(
-          failedAttempt(call, member, ErrorCodes.recordCountMismatch, message),
-        );
-        this.#host.fail(member, ErrorCodes.recordCountMismatch, message);
-      }
+function countMismatch(verdict: Verdict, call: PutRecordsCall, received: number): void {
+  const code = ErrorCodes.recordCountMismatch;
+  const message =
+    `PutRecords returned ${received} results for ${call.records.length} records; which records were stored cannot be known`;
+  for (const record of call.records) {
+    for (const member of record.records) {
+      if (member.outcome !== undefined) continue;
+      member.addAttempt(failedAttempt(call, member, code, message));
+      verdict.fail(member, code, message);
     }
-  }
-
-  /** Exponential backoff with "equal jitter": half fixed, half random. */
-  #backoff(failures: number): number {
-    const ceiling = Math.min(
-      TRANSIENT_BACKOFF_MAX_MS,
-      TRANSIENT_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 20),
-    );
-    return ceiling / 2 + (ceiling / 2) * this.#options.random();
   }
 }
 

@@ -15,6 +15,7 @@ import {
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import { ErrorCodes } from "./error_codes.ts";
+import { Queue } from "./_queue.ts";
 import type { Logger } from "./logger.ts";
 
 /** One PutRecords call and, once it ends, its outcome. */
@@ -83,8 +84,7 @@ export interface SenderOptions {
 export class Sender {
   readonly #options: SenderOptions;
   readonly #scheduler: Scheduler;
-  readonly #waiting: PutRecordsCall[] = [];
-  #waitingHead = 0;
+  readonly #waiting = new Queue<PutRecordsCall>();
   readonly #inFlight = new Set<PutRecordsCall>();
   #idleWaiters: (() => void)[] = [];
   #closed = false;
@@ -107,7 +107,7 @@ export class Sender {
 
   /** Requests waiting for a free slot. */
   get queued(): number {
-    return this.#waiting.length - this.#waitingHead;
+    return this.#waiting.size;
   }
 
   /**
@@ -140,9 +140,7 @@ export class Sender {
   close(): void {
     this.#closed = true;
     for (const call of this.#inFlight) call.abortController.abort();
-    const queued = this.#waiting.slice(this.#waitingHead);
-    this.#waiting.length = 0;
-    this.#waitingHead = 0;
+    const queued = this.#waiting.drain();
     const now = this.#scheduler.clock.now();
     for (const call of queued) {
       call.startedAt = now;
@@ -173,13 +171,8 @@ export class Sender {
     this.#pumping = true;
     try {
       const max = this.#options.maxInFlight;
-      while (this.#inFlight.size < max && this.#waitingHead < this.#waiting.length) {
-        const call = this.#waiting[this.#waitingHead]!;
-        this.#waiting[this.#waitingHead++] = undefined as unknown as PutRecordsCall;
-        if (this.#waitingHead === this.#waiting.length) {
-          this.#waiting.length = 0;
-          this.#waitingHead = 0;
-        }
+      while (this.#inFlight.size < max && this.#waiting.size > 0) {
+        const call = this.#waiting.shift()!;
         if (this.#dropExpired(call)) this.#start(call);
       }
     } finally {

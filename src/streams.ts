@@ -9,6 +9,7 @@
 
 import type { RecordOwner } from "./_pending_record.ts";
 import type { ProducerPort } from "./_producer_port.ts";
+import { Queue } from "./_queue.ts";
 import { RecordsFailedError } from "./errors.ts";
 import type { RecordResult, UserRecord } from "./record.ts";
 
@@ -267,8 +268,7 @@ class ResultOrder {
   /** Stops admission waits when the stream is cancelled. */
   readonly #abort = new AbortController();
   #controller: TransformStreamDefaultController<RecordResult> | undefined;
-  #slots: (Slot | undefined)[] = [];
-  #head = 0;
+  readonly #slots = new Queue<Slot>();
   #done = false;
   #room: { resolve(): void; reject(reason: unknown): void } | undefined;
   #emptied: (() => void) | undefined;
@@ -279,7 +279,7 @@ class ResultOrder {
   }
 
   get #pending(): number {
-    return this.#slots.length - this.#head;
+    return this.#slots.size;
   }
 
   start(controller: TransformStreamDefaultController<RecordResult>): void {
@@ -309,10 +309,10 @@ class ResultOrder {
   /** Emits every result at the head whose record has settled. */
   drain(): void {
     const slots = this.#slots;
-    while (this.#head < slots.length) {
-      const result = slots[this.#head]!.result;
+    while (slots.size > 0) {
+      const result = slots.peek()!.result;
       if (result === undefined) break;
-      slots[this.#head++] = undefined;
+      slots.shift();
       if (!this.#done) {
         try {
           this.#controller!.enqueue(result);
@@ -321,10 +321,6 @@ class ResultOrder {
           this.#done = true;
         }
       }
-    }
-    if (this.#head > 1024 && this.#head * 2 > slots.length) {
-      this.#slots = slots.slice(this.#head);
-      this.#head = 0;
     }
     if (this.#room !== undefined && this.#pending < this.#maxPending) {
       const room = this.#room;

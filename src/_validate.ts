@@ -1,0 +1,90 @@
+// Validation of a put's record, up front and synchronous, so bad input fails at the call
+// with a ValidationError naming the field. It also hashes the key: the hash is a by-product
+// of checking it, and the record object is made only once everything is known good.
+
+import { PendingRecord } from "./_pending_record.ts";
+import { utf8Length } from "./_utf8.ts";
+import { ValidationError } from "./errors.ts";
+import {
+  assertPartitionKey,
+  type HashKey,
+  hashPartitionKey,
+  parseExplicitHashKey,
+} from "./hash_key.ts";
+import { isValidStreamName } from "./options.ts";
+import type { UserRecord } from "./record.ts";
+
+const UTF8 = new TextEncoder();
+
+/** Where the hash key is computed before the record object exists. */
+const scratch: HashKey = { h0: 0, h1: 0, h2: 0, h3: 0 };
+
+/** What a record is checked against. */
+export interface RecordRules {
+  /** The stream of records that name none. */
+  readonly defaultStream: string | undefined;
+  /** Largest data plus partition key, in bytes. */
+  readonly maxRecordSize: number;
+  /** Streams already in use, whose names need no second check. */
+  readonly knownStreams: ReadonlyMap<string, unknown>;
+}
+
+/**
+ * Checks a record and makes its per-record state.
+ *
+ * @throws {ValidationError} Naming the field that is wrong.
+ */
+export function validateRecord(record: UserRecord, rules: RecordRules): PendingRecord {
+  if (typeof record !== "object" || record === null) {
+    throw new ValidationError(
+      `A record must be an object: got ${record === null ? "null" : typeof record}`,
+      { field: "record" },
+    );
+  }
+  const stream: unknown = record.stream ?? rules.defaultStream;
+  if (stream === undefined) {
+    throw new ValidationError(
+      "The record has no 'stream' and the producer has no default 'stream'",
+      { field: "stream" },
+    );
+  }
+  if (
+    typeof stream !== "string" || (!rules.knownStreams.has(stream) && !isValidStreamName(stream))
+  ) {
+    const shown = typeof stream === "string" ? `'${stream.slice(0, 140)}'` : typeof stream;
+    throw new ValidationError(
+      `The record's 'stream' must be 1 to 128 letters, digits, '_', '.' or '-': got ${shown}`,
+      { field: "stream" },
+    );
+  }
+  const partitionKey = record.partitionKey;
+  assertPartitionKey(partitionKey);
+  const explicitHashKey = record.explicitHashKey;
+  let partitionKeyBytes: number;
+  if (explicitHashKey === undefined || explicitHashKey === null) {
+    partitionKeyBytes = hashPartitionKey(partitionKey, scratch);
+  } else {
+    parseExplicitHashKey(explicitHashKey, scratch);
+    partitionKeyBytes = utf8Length(partitionKey);
+  }
+  const raw = record.data;
+  let data: Uint8Array;
+  if (raw instanceof Uint8Array) data = raw;
+  else if (typeof raw === "string") data = UTF8.encode(raw);
+  else {
+    throw new ValidationError(
+      `A record's 'data' must be a Uint8Array or a string: got ${
+        raw === null ? "null" : typeof raw
+      }`,
+      { field: "data" },
+    );
+  }
+  const size = data.length + partitionKeyBytes;
+  if (size > rules.maxRecordSize) {
+    throw new ValidationError(
+      `A record's data plus partition key must be at most ${rules.maxRecordSize} bytes ('maxRecordSize'): got ${size}`,
+      { field: "data" },
+    );
+  }
+  return PendingRecord.create(record, stream, data, partitionKeyBytes, scratch);
+}
