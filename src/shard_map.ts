@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { MetricPutDimensions } from "./metrics.ts";
 import { compareHashKeys, type HashKey, hashKeyFromDecimal } from "./hash_key.ts";
 import type { ListShardsInput, ListShardsOutput } from "./kinesis_client.ts";
 import { type DescribedError, describeError } from "./kinesis_client.ts";
@@ -22,8 +21,6 @@ export class Shard {
   readonly end: HashKey;
   /** When the shard left the open set (clock ms), or `undefined` while open. */
   closedAt: number | undefined = undefined;
-  /** @internal Metric dimensions for this shard, cached by the producer. */
-  dimensions: MetricPutDimensions | undefined = undefined;
 
   /**
    * Creates a shard.
