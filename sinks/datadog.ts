@@ -6,6 +6,8 @@
  * @module
  */
 
+import { backoff, type BackoffPolicy } from "../src/_backoff.ts";
+import { findMetricDefinition, type MetricKind } from "../src/_metric_catalog.ts";
 import { type Clock, systemClock } from "../src/clock.ts";
 import { consoleLogger, type Logger } from "../src/logger.ts";
 import type {
@@ -75,29 +77,21 @@ export interface DatadogSinkOptions {
   maxBufferedSamples?: number;
 }
 
-/** Where each metric goes. */
+/** Where each metric goes: the catalog's kind, as a Datadog series type. */
 const COUNT = 1;
 const GAUGE = 3;
 const DISTRIBUTION = 4;
 type Kind = typeof COUNT | typeof GAUGE | typeof DISTRIBUTION;
-
-const KINDS: Readonly<Record<MetricName, Kind>> = {
-  UserRecordsReceived: COUNT,
-  UserRecordsPending: GAUGE,
-  UserRecordsPut: COUNT,
-  UserRecordsDataPut: COUNT,
-  KinesisRecordsPut: COUNT,
-  KinesisRecordsDataPut: COUNT,
-  ErrorsByCode: COUNT,
-  AllErrors: COUNT,
-  RetriesPerRecord: DISTRIBUTION,
-  UserRecordExpired: COUNT,
-  BufferingTime: DISTRIBUTION,
-  RequestTime: DISTRIBUTION,
-  UserRecordsPerKinesisRecord: DISTRIBUTION,
-  KinesisRecordsPerPutRecordsRequest: DISTRIBUTION,
-  UserRecordsPerPutRecordsRequest: DISTRIBUTION,
+const KIND_TYPES: Readonly<Record<MetricKind, Kind>> = {
+  count: COUNT,
+  gauge: GAUGE,
+  distribution: DISTRIBUTION,
 };
+
+function kindOf(name: string): Kind | undefined {
+  const definition = findMetricDefinition(name);
+  return definition === undefined ? undefined : KIND_TYPES[definition.kind];
+}
 
 /**
  * The documented limit of the v2 series endpoint: 500 kB (512000 bytes) per payload. The
@@ -107,8 +101,8 @@ const KINDS: Readonly<Record<MetricName, Kind>> = {
 const MAX_PAYLOAD_BYTES = 512_000;
 const SERIES_PATH = "/api/v2/series";
 const DISTRIBUTION_PATH = "/api/v1/distribution_points";
-const FIRST_BACKOFF_MS = 500;
-const MAX_BACKOFF_MS = 30_000;
+/** Failed posts wait 500 ms, doubling per failure up to 30 s, with jitter. */
+const RETRY_BACKOFF: BackoffPolicy = { firstMs: 500, maxMs: 30_000, factor: 2 };
 const MAX_TAG_LENGTH = 200;
 const METRIC_PREFIX = /^(?:[A-Za-z][A-Za-z0-9_.]*)?$/;
 const SITE = /^[a-z0-9]+(?:[.-][a-z0-9]+)*$/;
@@ -297,7 +291,7 @@ export class DatadogSink implements EventfulMetricsSink {
    * @param event The sample.
    */
   record(event: MetricEvent): void {
-    const kind = KINDS[event.name];
+    const kind = kindOf(event.name);
     if (kind === undefined || kind === COUNT || this.#closed) return;
     if (this.#buffered >= this.#maxBuffered || !Number.isFinite(event.value)) {
       this.#dropped++;
@@ -322,7 +316,7 @@ export class DatadogSink implements EventfulMetricsSink {
     if (this.#closed) throw new Error("Cannot export to DatadogSink as it is closed");
     const series: string[] = [];
     for (const snapshot of snapshots) {
-      if (KINDS[snapshot.name] !== COUNT || !(snapshot.count > 0)) continue;
+      if (kindOf(snapshot.name) !== COUNT || !(snapshot.count > 0)) continue;
       if (!Number.isFinite(snapshot.sum)) continue;
       series.push(this.#countEntry(snapshot));
     }
@@ -334,7 +328,7 @@ export class DatadogSink implements EventfulMetricsSink {
       for (const byShard of byStream.values()) {
         for (const byCode of byShard.values()) {
           for (const entry of byCode.values()) {
-            if (KINDS[entry.name] === GAUGE) series.push(...this.#gaugeEntries(entry));
+            if (kindOf(entry.name) === GAUGE) series.push(...this.#gaugeEntries(entry));
             else distributions.push(...this.#distributionEntries(entry));
           }
         }
@@ -506,11 +500,10 @@ export class DatadogSink implements EventfulMetricsSink {
       if (!retryable || attempt >= attempts) {
         return `${failure} after ${attempt} attempt${attempt === 1 ? "" : "s"}`;
       }
-      const ceiling = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (attempt - 1));
-      // Half fixed, half random, so producers throttled together do not retry together.
+      // Jittered, so producers throttled together do not retry together.
       const delay = Math.min(
-        MAX_BACKOFF_MS,
-        Math.max(retryAfterMs, ceiling / 2 + Math.random() * ceiling / 2),
+        RETRY_BACKOFF.maxMs,
+        Math.max(retryAfterMs, backoff(RETRY_BACKOFF, attempt, Math.random)),
       );
       this.#logger.debug(
         this.#redact(

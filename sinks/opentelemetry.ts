@@ -10,6 +10,7 @@
  */
 
 import { metrics, ValueType } from "@opentelemetry/api";
+import { findMetricDefinition } from "../src/_metric_catalog.ts";
 import type {
   EventfulMetricsSink,
   MetricDimensions,
@@ -118,36 +119,9 @@ type Recorder = (value: number, attributes: SampleAttributes) => void;
 const INSTRUMENT_NAME = /^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$/;
 const LONGEST_METRIC_NAME = "KinesisRecordsPerPutRecordsRequest";
 
-const HISTOGRAMS: ReadonlySet<string> = new Set<MetricName>([
-  "BufferingTime",
-  "RequestTime",
-  "RetriesPerRecord",
-  "UserRecordsPerKinesisRecord",
-  "KinesisRecordsPerPutRecordsRequest",
-  "UserRecordsPerPutRecordsRequest",
-]);
-
 /** Bucket advice for count-valued histograms; millisecond ones keep the SDK's defaults. */
 const RETRY_BUCKETS = [0, 1, 2, 3, 4, 5, 10, 20, 50];
 const RATIO_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-
-const DESCRIPTIONS: Readonly<Record<MetricName, string>> = {
-  UserRecordsReceived: "User records the producer accepted",
-  UserRecordsPending: "User records accepted and not yet finished",
-  UserRecordsPut: "User records that reached Kinesis",
-  UserRecordsDataPut: "Data bytes of user records that reached Kinesis",
-  KinesisRecordsPut: "Kinesis records (aggregated or not) that PutRecords accepted",
-  KinesisRecordsDataPut: "Bytes of Kinesis records that PutRecords accepted",
-  ErrorsByCode: "Failed Kinesis records and requests, by error code",
-  AllErrors: "Failed Kinesis records and requests",
-  RetriesPerRecord: "Retries a user record needed before it finished",
-  UserRecordExpired: "User records that expired before reaching Kinesis",
-  BufferingTime: "Time a user record waited before each attempt",
-  RequestTime: "Duration of PutRecords requests",
-  UserRecordsPerKinesisRecord: "User records aggregated into one Kinesis record",
-  KinesisRecordsPerPutRecordsRequest: "Kinesis records in one PutRecords request",
-  UserRecordsPerPutRecordsRequest: "User records in one PutRecords request",
-};
 
 /**
  * Records the producer's metrics into OpenTelemetry instruments named
@@ -262,9 +236,10 @@ export class OpenTelemetrySink implements EventfulMetricsSink {
   #create(name: MetricName, unit: MetricUnit): Recorder {
     const meter = this.#resolveMeter();
     const instrumentName = this.#prefix + name;
-    const description = DESCRIPTIONS[name] ?? name;
+    const definition = findMetricDefinition(name);
+    const description = definition?.description ?? name;
     let recorder: Recorder;
-    if (HISTOGRAMS.has(name)) {
+    if (definition?.kind === "distribution") {
       const advice = unit === "Milliseconds"
         ? undefined
         : { explicitBucketBoundaries: name === "RetriesPerRecord" ? RETRY_BUCKETS : RATIO_BUCKETS };
@@ -274,7 +249,7 @@ export class OpenTelemetrySink implements EventfulMetricsSink {
         ...(advice === undefined ? {} : { advice }),
       });
       recorder = (value, attributes) => histogram.record(value, attributes);
-    } else if (name === "UserRecordsPending") {
+    } else if (definition?.kind === "gauge") {
       const upDown = meter.createUpDownCounter(instrumentName, {
         description,
         unit: otelUnit(name, unit),

@@ -1,11 +1,20 @@
-// The C++ KPL's metric table (aws/metrics/metrics_constants.h and its docs): each name's
-// unit, the level at which it is uploaded, and whether it carries an error code. Kept in
-// one frozen table so the manager, the unit/level lookups and the sinks agree.
+// The producer's metric table, after the C++ KPL's (aws/metrics/metrics_constants.h in
+// https://github.com/awslabs/amazon-kinesis-producer, and the KPL metrics page of the
+// Kinesis developer guide): each name's unit, the level at which it is uploaded, whether
+// it carries an error code, what kind of quantity it is and what it means. The one frozen
+// table the manager, the unit/level lookups and every sink read.
 
 import type { MetricName, MetricUnit } from "./metrics_sink.ts";
 
 /** The level a metric belongs to in the C++ KPL. */
 export type MetricNameLevel = "summary" | "detailed";
+
+/**
+ * What kind of quantity a metric is: `count` samples add up (records, bytes, errors),
+ * `gauge` samples each state a level (pending records), `distribution` samples are each
+ * one observation whose spread matters (durations, ratios).
+ */
+export type MetricKind = "count" | "gauge" | "distribution";
 
 /** What the catalog knows about one metric name. */
 export interface MetricDefinition {
@@ -15,36 +24,102 @@ export interface MetricDefinition {
   readonly level: MetricNameLevel;
   /** Only `ErrorsByCode` keeps the `error_code` dimension. */
   readonly byCode: boolean;
+  readonly kind: MetricKind;
+  /** One line for dashboards and instrument descriptions. */
+  readonly description: string;
 }
 
 function define(
   name: MetricName,
-  index: number,
   unit: MetricUnit,
   level: MetricNameLevel,
+  facts: { kind: MetricKind; description: string },
 ): MetricDefinition {
-  return Object.freeze({ name, index, unit, level, byCode: name === "ErrorsByCode" });
+  const index = indexOf++;
+  return Object.freeze({ name, index, unit, level, byCode: name === "ErrorsByCode", ...facts });
 }
 
-// UserRecordExpired is summary-level: the C++ config docs leave it out of the summary
-// list, but the code registers it there (cpp-kpl-notes §7.1), and the code is what
-// existing dashboards were built on.
+let indexOf = 0;
+const count = (description: string) => ({ kind: "count" as const, description });
+const distribution = (description: string) => ({ kind: "distribution" as const, description });
+
+// UserRecordExpired is summary-level: the C++ KPL's configuration docs leave it out of
+// the summary list, but its code (metrics_constants.h) registers it there, and the code
+// is what existing dashboards were built on.
 const definitions: readonly MetricDefinition[] = Object.freeze([
-  define("UserRecordsReceived", 0, "Count", "detailed"),
-  define("UserRecordsPending", 1, "Count", "detailed"),
-  define("UserRecordsPut", 2, "Count", "summary"),
-  define("UserRecordsDataPut", 3, "Bytes", "detailed"),
-  define("KinesisRecordsPut", 4, "Count", "summary"),
-  define("KinesisRecordsDataPut", 5, "Bytes", "detailed"),
-  define("ErrorsByCode", 6, "Count", "summary"),
-  define("AllErrors", 7, "Count", "summary"),
-  define("RetriesPerRecord", 8, "Count", "detailed"),
-  define("UserRecordExpired", 9, "Count", "summary"),
-  define("BufferingTime", 10, "Milliseconds", "summary"),
-  define("RequestTime", 11, "Milliseconds", "detailed"),
-  define("UserRecordsPerKinesisRecord", 12, "Count", "detailed"),
-  define("KinesisRecordsPerPutRecordsRequest", 13, "Count", "detailed"),
-  define("UserRecordsPerPutRecordsRequest", 14, "Count", "detailed"),
+  define("UserRecordsReceived", "Count", "detailed", count("User records the producer accepted")),
+  define("UserRecordsPending", "Count", "detailed", {
+    kind: "gauge",
+    description: "User records accepted and not yet finished",
+  }),
+  define("UserRecordsPut", "Count", "summary", count("User records that reached Kinesis")),
+  define(
+    "UserRecordsDataPut",
+    "Bytes",
+    "detailed",
+    count("Data bytes of user records that reached Kinesis"),
+  ),
+  define(
+    "KinesisRecordsPut",
+    "Count",
+    "summary",
+    count("Kinesis records (aggregated or not) that PutRecords accepted"),
+  ),
+  define(
+    "KinesisRecordsDataPut",
+    "Bytes",
+    "detailed",
+    count("Bytes of Kinesis records that PutRecords accepted"),
+  ),
+  define(
+    "ErrorsByCode",
+    "Count",
+    "summary",
+    count("Failed Kinesis records and requests, by error code"),
+  ),
+  define("AllErrors", "Count", "summary", count("Failed Kinesis records and requests")),
+  define(
+    "RetriesPerRecord",
+    "Count",
+    "detailed",
+    distribution("Retries a user record needed before it finished"),
+  ),
+  define(
+    "UserRecordExpired",
+    "Count",
+    "summary",
+    count("User records that expired before reaching Kinesis"),
+  ),
+  define(
+    "BufferingTime",
+    "Milliseconds",
+    "summary",
+    distribution("Time a user record waited before each attempt"),
+  ),
+  define(
+    "RequestTime",
+    "Milliseconds",
+    "detailed",
+    distribution("Duration of PutRecords requests"),
+  ),
+  define(
+    "UserRecordsPerKinesisRecord",
+    "Count",
+    "detailed",
+    distribution("User records aggregated into one Kinesis record"),
+  ),
+  define(
+    "KinesisRecordsPerPutRecordsRequest",
+    "Count",
+    "detailed",
+    distribution("Kinesis records in one PutRecords request"),
+  ),
+  define(
+    "UserRecordsPerPutRecordsRequest",
+    "Count",
+    "detailed",
+    distribution("User records in one PutRecords request"),
+  ),
 ]);
 
 /** Every definition, in the order of the C++ table. */

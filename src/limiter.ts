@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backoff, type BackoffPolicy } from "./_backoff.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import type { Shard } from "./shard_map.ts";
@@ -16,8 +17,8 @@ export const SHARD_BYTES_PER_SECOND = 1024 * 1024;
 /** The byte bucket's capacity, as in the C++ KPL (`kBytesPerRecordLimit`). */
 export const SHARD_BYTE_BURST = 10 * 1024 * 1024;
 
-const THROTTLE_BACKOFF_MIN_MS = 100;
-const THROTTLE_BACKOFF_MAX_MS = 5000;
+/** A throttled shard pauses 100 ms, doubling per throttle in a row up to 5 s, with jitter. */
+const THROTTLE_BACKOFF: BackoffPolicy = { firstMs: 100, maxMs: 5000, factor: 2 };
 // Waking at least this far apart keeps a starved bucket from spinning the scheduler.
 const MIN_WAKE_MS = 1;
 // Refill arithmetic in floating point can land a hair short of a whole token.
@@ -49,7 +50,8 @@ class ShardLimiter implements DeadlineTask {
   head = 0;
   /** A lower bound on the earliest `expiresAt` in the queue. */
   earliestExpiry = Infinity;
-  backoffMs = 0;
+  /** Throttles in a row, for the backoff; a success resets it. */
+  throttles = 0;
   blockedUntil = 0;
   /** Set while a drain runs, so a drain re-entered from a callback only asks for another pass. */
   draining = false;
@@ -148,10 +150,7 @@ export class Limiter {
       limiter = new ShardLimiter(this, shard, now, this.#recordCapacity, this.#byteCapacity);
       this.#shards.set(shard, limiter);
     }
-    limiter.backoffMs = limiter.backoffMs === 0
-      ? THROTTLE_BACKOFF_MIN_MS
-      : Math.min(THROTTLE_BACKOFF_MAX_MS, limiter.backoffMs * 2);
-    const pause = limiter.backoffMs * (0.5 + this.#options.random() / 2);
+    const pause = backoff(THROTTLE_BACKOFF, ++limiter.throttles, this.#options.random);
     limiter.blockedUntil = Math.max(limiter.blockedUntil, now + pause);
     // Drop what is left in the bucket: the shard told us it is full.
     limiter.records = 0;
@@ -166,7 +165,7 @@ export class Limiter {
    */
   succeeded(shard: Shard): void {
     const limiter = this.#shards.get(shard);
-    if (limiter !== undefined) limiter.backoffMs = 0;
+    if (limiter !== undefined) limiter.throttles = 0;
   }
 
   /**
