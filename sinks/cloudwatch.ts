@@ -12,6 +12,7 @@
  */
 
 import { consoleLogger, type Logger } from "../src/logger.ts";
+import { byteLength, chunkBySize } from "./_vendor.ts";
 import type { MetricSnapshot, MetricsSink, MetricUnit } from "../src/metrics_sink.ts";
 
 /** Static AWS credentials, or a function that resolves them (for refreshing credentials). */
@@ -55,6 +56,12 @@ export interface CloudWatchSinkOptions {
    * @default {"KinesisProducerLibrary"}
    */
   namespace?: string;
+  /**
+   * How long one HTTP request may take before it is abandoned, in milliseconds.
+   *
+   * @default {10000}
+   */
+  requestTimeoutMs?: number;
   /** A custom endpoint URL, such as a local emulator's. */
   endpoint?: string;
   /** Credentials; without them the SDK's default provider chain is used. */
@@ -78,12 +85,6 @@ export interface CloudWatchSinkOptions {
    * @default {3}
    */
   maxAttempts?: number;
-  /**
-   * How long one HTTP request may take before it is abandoned, in milliseconds.
-   *
-   * @default {10000}
-   */
-  requestTimeoutMs?: number;
 }
 
 /** CloudWatch's limits on one `PutMetricData` request (API reference, PutMetricData). */
@@ -455,37 +456,17 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Splits datums into requests of at most 1000 datums whose JSON body stays under 1 MB.
  * The body estimate is the JSON the SDK sends (AWS JSON 1.0, timestamps as epoch
  * seconds); it is measured before gzip, so the compressed body is smaller still.
  */
 function batchMetricData(namespace: string, data: Datum[]): Datum[][] {
-  const envelope = byteLength(JSON.stringify({ Namespace: namespace, MetricData: [] }));
-  const batches: Datum[][] = [];
-  let batch: Datum[] = [];
-  let bytes = envelope;
-  for (const datum of data) {
-    const size = byteLength(
-      JSON.stringify({ ...datum, Timestamp: datum.Timestamp.getTime() / 1000 }),
-    ) + 1;
-    if (
-      batch.length > 0 &&
-      (batch.length === MAX_DATUMS_PER_REQUEST || bytes + size > MAX_REQUEST_BYTES)
-    ) {
-      batches.push(batch);
-      batch = [];
-      bytes = envelope;
-    }
-    batch.push(datum);
-    bytes += size;
-  }
-  if (batch.length > 0) batches.push(batch);
-  return batches;
-}
-
-function byteLength(text: string): number {
-  return encoder.encode(text).length;
+  return chunkBySize(data, {
+    baseBytes: byteLength(JSON.stringify({ Namespace: namespace, MetricData: [] })),
+    maxBytes: MAX_REQUEST_BYTES,
+    maxCount: MAX_DATUMS_PER_REQUEST,
+    sizeOf: (datum) =>
+      byteLength(JSON.stringify({ ...datum, Timestamp: datum.Timestamp.getTime() / 1000 })) + 1,
+  });
 }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { backoff, type BackoffPolicy } from "../src/_backoff.ts";
+import type { BackoffPolicy } from "../src/_backoff.ts";
+import { byteLength, chunkBySize, postWithRetry } from "./_vendor.ts";
 import { findMetricDefinition, type MetricKind } from "../src/_metric_catalog.ts";
 import { type Clock, systemClock } from "../src/clock.ts";
 import { consoleLogger, type Logger } from "../src/logger.ts";
@@ -117,8 +118,6 @@ interface RawSeries {
 
 /** Raw series by name, stream, shard and error code. */
 type RawIndex = Map<string, Map<string, Map<string, Map<string, RawSeries>>>>;
-
-const encoder = new TextEncoder();
 
 /**
  * Submits the producer's metrics to Datadog.
@@ -476,44 +475,24 @@ export class DatadogSink implements EventfulMetricsSink {
     };
     if (this.#appKey !== undefined) headers["dd-application-key"] = this.#appKey;
     const attempts = this.#maxRetries + 1;
-    for (let attempt = 1;; attempt++) {
-      let failure: string;
-      let retryable: boolean;
-      let retryAfterMs = 0;
-      try {
-        const response = await this.#fetch(this.#baseUrl + path, {
-          method: "POST",
-          headers,
-          body,
-          signal: AbortSignal.timeout(this.#requestTimeoutMs),
-        });
-        const text = await response.text();
-        if (response.ok) return undefined;
-        failure = `answered HTTP ${response.status} ${text.slice(0, 200)}`.trimEnd();
-        retryable = response.status === 408 || response.status === 429 ||
-          response.status >= 500;
-        retryAfterMs = retryAfter(response.headers);
-      } catch (error) {
-        failure = `failed: ${error instanceof Error ? `${error.name}: ${error.message}` : error}`;
-        retryable = true;
-      }
-      if (!retryable || attempt >= attempts) {
-        return `${failure} after ${attempt} attempt${attempt === 1 ? "" : "s"}`;
-      }
-      // Jittered, so producers throttled together do not retry together.
-      const delay = Math.min(
-        RETRY_BACKOFF.maxMs,
-        Math.max(retryAfterMs, backoff(RETRY_BACKOFF, attempt, Math.random)),
-      );
-      this.#logger.debug(
-        this.#redact(
-          `Datadog ${path} request ${failure}; retrying in ${Math.round(delay)} ms (attempt ${
-            attempt + 1
-          } of ${attempts})`,
+    return await postWithRetry({
+      fetch: this.#fetch,
+      url: this.#baseUrl + path,
+      headers,
+      body,
+      timeoutMs: this.#requestTimeoutMs,
+      attempts,
+      backoff: RETRY_BACKOFF,
+      clock: this.#clock,
+      onRetry: (failure, delay, next) =>
+        this.#logger.debug(
+          this.#redact(
+            `Datadog ${path} request ${failure}; retrying in ${
+              Math.round(delay)
+            } ms (attempt ${next} of ${attempts})`,
+          ),
         ),
-      );
-      await new Promise<void>((resolve) => this.#clock.setTimer(resolve, delay));
-    }
+    });
   }
 
   /** Removes the keys from text that may echo them, such as a server's error body. */
@@ -570,17 +549,6 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
   }
 }
 
-/** The seconds a 429 or 503 asks to wait, from `Retry-After` or Datadog's rate-limit reset. */
-function retryAfter(headers: Headers): number {
-  const value = headers.get("retry-after") ?? headers.get("x-ratelimit-reset");
-  const seconds = value === null ? Number.NaN : Number(value);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
-}
-
-function byteLength(text: string): number {
-  return encoder.encode(text).length;
-}
-
 /** The bytes of a series entry without its points. */
 function entryOverhead(head: Record<string, unknown>): number {
   return byteLength(JSON.stringify({ ...head, points: [] }));
@@ -592,41 +560,22 @@ function entryOverhead(head: Record<string, unknown>): number {
  */
 function splitEntry(head: Record<string, unknown>, points: string[]): string[] {
   const opening = JSON.stringify({ ...head, points: [] }).slice(0, -2);
-  const budget = MAX_PAYLOAD_BYTES - 64;
-  const entries: string[] = [];
-  let current: string[] = [];
-  let bytes = byteLength(opening) + 2;
-  for (const point of points) {
-    const size = byteLength(point) + 1;
-    if (current.length > 0 && bytes + size > budget) {
-      entries.push(`${opening}${current.join(",")}]}`);
-      current = [];
-      bytes = byteLength(opening) + 2;
-    }
-    current.push(point);
-    bytes += size;
-  }
-  if (current.length > 0) entries.push(`${opening}${current.join(",")}]}`);
-  return entries;
+  const chunks = chunkBySize(points, {
+    baseBytes: byteLength(opening) + 2,
+    maxBytes: MAX_PAYLOAD_BYTES - 64,
+    sizeOf: (point) => byteLength(point) + 1,
+  });
+  return chunks.map((chunk) => `${opening}${chunk.join(",")}]}`);
 }
 
 /** Packs series entries into `{"series":[...]}` bodies of at most 512000 bytes. */
 function pack(entries: string[]): string[] {
-  const bodies: string[] = [];
   const opening = '{"series":[';
   const closing = "]}";
-  let current: string[] = [];
-  let bytes = opening.length + closing.length;
-  for (const entry of entries) {
-    const size = byteLength(entry) + 1;
-    if (current.length > 0 && bytes + size > MAX_PAYLOAD_BYTES) {
-      bodies.push(opening + current.join(",") + closing);
-      current = [];
-      bytes = opening.length + closing.length;
-    }
-    current.push(entry);
-    bytes += size;
-  }
-  if (current.length > 0) bodies.push(opening + current.join(",") + closing);
-  return bodies;
+  const chunks = chunkBySize(entries, {
+    baseBytes: opening.length + closing.length,
+    maxBytes: MAX_PAYLOAD_BYTES,
+    sizeOf: (entry) => byteLength(entry) + 1,
+  });
+  return chunks.map((chunk) => opening + chunk.join(",") + closing);
 }
