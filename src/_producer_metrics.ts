@@ -7,7 +7,15 @@
 import type { PendingRecord } from "./_pending_record.ts";
 import { ErrorCodes } from "./error_codes.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
-import type { MetricPutDimensions, MetricsManager } from "./metrics.ts";
+import type {
+  MetricPutDimensions,
+  MetricsGranularity,
+  MetricsLevel,
+  MetricsManager,
+  MetricStats,
+  MetricsView,
+} from "./metrics.ts";
+import type { MetricSnapshot } from "./metrics_sink.ts";
 import type { RecordResult } from "./record.ts";
 import type { PutRecordsCall } from "./sender.ts";
 import type { Shard } from "./shard_map.ts";
@@ -146,4 +154,45 @@ export class ProducerMetrics {
 function isProducerVerdict(code: string): boolean {
   return code === ErrorCodes.recordCountMismatch || code === ErrorCodes.producerClosed ||
     code === ErrorCodes.expired || code === ErrorCodes.wrongShard;
+}
+
+/** The read-only face of a producer's manager: `producer.metrics`. */
+export class ManagerView implements MetricsView {
+  readonly #metrics: MetricsManager;
+
+  constructor(metrics: MetricsManager) {
+    this.#metrics = metrics;
+  }
+
+  get level(): MetricsLevel {
+    return this.#metrics.level;
+  }
+
+  get granularity(): MetricsGranularity {
+    return this.#metrics.granularity;
+  }
+
+  get enabled(): boolean {
+    return this.#metrics.enabled;
+  }
+
+  get exportErrors(): number {
+    return this.#metrics.exportErrors;
+  }
+
+  get recordErrors(): number {
+    return this.#metrics.recordErrors;
+  }
+
+  snapshot(): ReadonlyMap<string, MetricStats> {
+    return this.#metrics.snapshot();
+  }
+
+  snapshots(): MetricSnapshot[] {
+    return this.#metrics.snapshots();
+  }
+
+  flush(): Promise<void> {
+    return this.#metrics.flush();
+  }
 }

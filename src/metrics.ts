@@ -37,6 +37,7 @@ import {
   type MetricsSink,
   type MetricUnit,
 } from "./metrics_sink.ts";
+import { schedulerOf } from "./_metrics_scheduler.ts";
 import { Deadline, Scheduler } from "./scheduler.ts";
 
 /** Which metric names are recorded: none, the C++ summary set, or all 15. */
@@ -94,16 +95,11 @@ export interface MetricsManagerOptions {
    */
   uploadIntervalMs?: number;
   /**
-   * The source of time; defaults to the scheduler's clock when a scheduler is given.
+   * The source of time.
    *
    * @default {systemClock}
    */
   clock?: Clock;
-  /**
-   * The scheduler the upload timer runs on. A producer passes its own, so one timer serves
-   * every stage; without one the manager makes its own on `clock` and closes it on close.
-   */
-  scheduler?: Scheduler;
   /**
    * Where export and sink failures are reported.
    *
@@ -157,6 +153,57 @@ interface ExportJob {
 }
 
 /**
+ * What a producer shows of its metrics: the rolling window, a forced export and the
+ * error counters, read-only. The producer owns its manager (it records into it and closes
+ * it); this view cannot do either.
+ *
+ * @example Reading a producer's metrics
+ * ```ts
+ * import { Producer } from "@webkpl/kpl";
+ *
+ * const missing = () => Promise.reject(new Error("not used"));
+ * await using producer = new Producer({
+ *   stream: "events",
+ *   metricsLevel: "summary",
+ *   kinesisClient: { listShards: missing, putRecords: missing },
+ * });
+ * console.log(producer.metrics.level); // "summary"
+ * console.log(producer.metrics.snapshots()); // []
+ * await producer.metrics.flush();
+ * ```
+ */
+export interface MetricsView {
+  /** Which metric names are recorded. */
+  readonly level: MetricsLevel;
+  /** Which dimensions are kept. */
+  readonly granularity: MetricsGranularity;
+  /** Whether anything is recorded (the level is not `none`). */
+  readonly enabled: boolean;
+  /** How many exports threw or rejected; their samples were dropped. */
+  readonly exportErrors: number;
+  /** How many samples an eventful sink's `record` threw on. */
+  readonly recordErrors: number;
+  /**
+   * Statistics per series over the rolling window of the last 60 seconds.
+   *
+   * @returns Stats keyed by series, such as `UserRecordsPut{stream=events}`.
+   */
+  snapshot(): ReadonlyMap<string, MetricStats>;
+  /**
+   * The same window as {@linkcode MetricsView.snapshot}, as snapshots.
+   *
+   * @returns One snapshot per series with samples in the window.
+   */
+  snapshots(): MetricSnapshot[];
+  /**
+   * Exports now everything not yet exported. Never rejects.
+   *
+   * @returns A promise that settles when the sink has taken the export.
+   */
+  flush(): Promise<void>;
+}
+
+/**
  * Aggregates the producer's metrics and exports them to a sink.
  *
  * Samples go into one-second buckets (epoch-aligned) per series; a series is the metric
@@ -202,7 +249,7 @@ interface ExportJob {
  * await metrics.close();
  * ```
  */
-export class MetricsManager {
+export class MetricsManager implements MetricsView {
   /** Which metric names are recorded. */
   readonly level: MetricsLevel;
   /** Which dimensions are kept. */
@@ -242,7 +289,7 @@ export class MetricsManager {
   /**
    * Creates a manager. Nothing runs until {@linkcode start}; puts are recorded at once.
    *
-   * @param options Level, granularity, sink, upload interval, clock, scheduler, logger.
+   * @param options Level, granularity, sink, upload interval, clock, logger.
    * @throws {TypeError} When an option has the wrong type or `level`/`granularity` is not
    *   one of the allowed strings.
    * @throws {RangeError} When `uploadIntervalMs` is not between 1 and 2147483647.
@@ -253,10 +300,12 @@ export class MetricsManager {
       granularity,
       sink,
       uploadIntervalMs = 60_000,
-      scheduler,
       logger = consoleLogger,
     } = options;
-    const clock = options.clock ?? scheduler?.clock ?? systemClock;
+    // A producer runs its manager on its own scheduler; a manager made by a user makes
+    // its own on `clock` and closes it on close.
+    const scheduler = schedulerOf(options);
+    const clock = scheduler?.clock ?? options.clock ?? systemClock;
     checkOneOf("level", level, LEVEL_RANK);
     if (granularity !== undefined) checkOneOf("granularity", granularity, GRANULARITY_RANK);
     if (sink !== undefined && !hasMethods(sink, "export")) {
@@ -284,20 +333,6 @@ export class MetricsManager {
           describe(clock)
         }`,
       );
-    }
-    if (scheduler !== undefined) {
-      if (!hasMethods(scheduler, "schedule", "cancel")) {
-        throw new TypeError(
-          `Cannot create metrics manager as 'scheduler' must be a Scheduler: current value is ${
-            describe(scheduler)
-          }`,
-        );
-      }
-      if (options.clock !== undefined && scheduler.clock !== options.clock) {
-        throw new TypeError(
-          "Cannot create metrics manager as 'scheduler' must run on 'clock': current value runs on another clock",
-        );
-      }
     }
     if (!hasMethods(logger, "debug", "info", "warn", "error")) {
       throw new TypeError(

@@ -14,9 +14,10 @@
 import { Admission } from "./_admission.ts";
 import { BurstClock } from "./_burst_clock.ts";
 import { OutstandingLedger } from "./_ledger.ts";
+import { onScheduler } from "./_metrics_scheduler.ts";
 import { PendingRecord, type RecordOwner } from "./_pending_record.ts";
 import type { ProducerPort } from "./_producer_port.ts";
-import { ProducerMetrics } from "./_producer_metrics.ts";
+import { ManagerView, ProducerMetrics } from "./_producer_metrics.ts";
 import { StreamPipeline } from "./_stream_pipeline.ts";
 import { type RecordRules, validateRecord } from "./_validate.ts";
 import { within } from "./_within.ts";
@@ -26,7 +27,7 @@ import { ProducerClosedError } from "./errors.ts";
 import { createDefaultKinesisClient, type KinesisClient } from "./kinesis_client.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
-import { MetricsManager } from "./metrics.ts";
+import { MetricsManager, type MetricsView } from "./metrics.ts";
 import {
   type ProducerOptions,
   type ResolvedProducerOptions,
@@ -102,6 +103,7 @@ export class Producer implements AsyncDisposable {
   readonly #scheduler: Scheduler;
   readonly #logger: Logger;
   readonly #metrics: MetricsManager;
+  readonly #metricsView: MetricsView;
   /** Set when metrics are on: the producer's own puts into them. */
   readonly #emit: ProducerMetrics | undefined;
   /** UserRecordsPending is a detailed metric; below that the sampler would only spin. */
@@ -133,17 +135,17 @@ export class Producer implements AsyncDisposable {
     this.#scheduler = new Scheduler(this.#clock);
     this.#admitClock = new BurstClock(this.#clock, ADMISSIONS_PER_CLOCK_READ);
     this.#logger = resolved.logger ?? consoleLogger;
-    this.#metrics = new MetricsManager({
+    this.#metrics = new MetricsManager(onScheduler({
       level: resolved.metricsLevel,
       uploadIntervalMs: resolved.metricsUploadIntervalMs,
       clock: this.#clock,
-      scheduler: this.#scheduler,
       logger: this.#logger,
       ...(resolved.metricsGranularity === undefined
         ? {}
         : { granularity: resolved.metricsGranularity }),
       ...(resolved.metricsSink === undefined ? {} : { sink: resolved.metricsSink }),
-    });
+    }, this.#scheduler));
+    this.#metricsView = new ManagerView(this.#metrics);
     this.#emit = this.#metrics.enabled ? new ProducerMetrics(this.#metrics) : undefined;
     this.#samplePendingOn = this.#metrics.level === "detailed";
     this.#rules = {
@@ -190,9 +192,12 @@ export class Producer implements AsyncDisposable {
     return oldest === null ? 0 : Math.max(0, this.#clock.now() - oldest.arrivedAt);
   }
 
-  /** The metrics manager, whatever sink is plugged in. */
-  get metrics(): MetricsManager {
-    return this.#metrics;
+  /**
+   * The producer's metrics, read-only: the rolling window (`snapshot()`, `snapshots()`),
+   * a forced export (`flush()`) and the error counters, whatever sink is plugged in.
+   */
+  get metrics(): MetricsView {
+    return this.#metricsView;
   }
 
   /** Whether `close()` has been called. */
