@@ -34,20 +34,20 @@ class Buffer implements DeadlineTask {
   readonly shard: Shard | null;
   readonly builder = new AggregateBuilder();
   readonly deadline: Deadline;
-  readonly #aggregator: Aggregator;
+  readonly #onDue: (buffer: Buffer) => void;
   records: PendingRecord[] = [];
   earliest = Infinity;
   samePartitionKey = true;
   anyExplicitHashKey = false;
 
-  constructor(aggregator: Aggregator, shard: Shard | null) {
-    this.#aggregator = aggregator;
+  constructor(onDue: (buffer: Buffer) => void, shard: Shard | null) {
+    this.#onDue = onDue;
     this.shard = shard;
     this.deadline = new Deadline(this);
   }
 
   onDeadline(): void {
-    this.#aggregator.emit(this);
+    this.#onDue(this);
   }
 }
 
@@ -66,6 +66,8 @@ export class Aggregator {
   readonly #byPartitionKey = new Map<string, Buffer>();
   readonly #byExplicitHashKey = new Map<string, Buffer>();
   #buffered = 0;
+  /** What a buffer's deadline calls: one function for every buffer. */
+  readonly #emitDue = (buffer: Buffer): void => this.#emit(buffer);
   #holdUnpredictedUntil = 0;
   #flushAfterHold = false;
 
@@ -100,7 +102,7 @@ export class Aggregator {
     if (shard !== null) {
       buffer = this.#byShard.get(shard);
       if (buffer === undefined) {
-        buffer = new Buffer(this, shard);
+        buffer = new Buffer(this.#emitDue, shard);
         this.#byShard.set(shard, buffer);
       }
     } else {
@@ -110,7 +112,7 @@ export class Aggregator {
       const key = record.explicitHashKey ?? record.partitionKey;
       buffer = byKey.get(key);
       if (buffer === undefined) {
-        buffer = new Buffer(this, null);
+        buffer = new Buffer(this.#emitDue, null);
         byKey.set(key, buffer);
       }
     }
@@ -156,15 +158,15 @@ export class Aggregator {
    * a flush at start-up still aggregates them by shard.
    */
   flush(): void {
-    for (const buffer of this.#byShard.values()) this.emit(buffer);
+    for (const buffer of this.#byShard.values()) this.#emit(buffer);
     if (this.#holdUnpredictedUntil > this.#scheduler.clock.now()) {
       if (this.#byPartitionKey.size > 0 || this.#byExplicitHashKey.size > 0) {
         this.#flushAfterHold = true;
       }
       return;
     }
-    for (const buffer of [...this.#byPartitionKey.values()]) this.emit(buffer);
-    for (const buffer of [...this.#byExplicitHashKey.values()]) this.emit(buffer);
+    for (const buffer of [...this.#byPartitionKey.values()]) this.#emit(buffer);
+    for (const buffer of [...this.#byExplicitHashKey.values()]) this.#emit(buffer);
   }
 
   /**
@@ -187,8 +189,8 @@ export class Aggregator {
     for (const record of held) this.put(record);
   }
 
-  /** @internal Closes `buffer`'s Kinesis record and hands it downstream. */
-  emit(buffer: Buffer): void {
+  /** Closes `buffer`'s Kinesis record and hands it downstream. */
+  #emit(buffer: Buffer): void {
     const records = buffer.records;
     if (records.length === 0) return;
     const record = records.length === 1
@@ -210,7 +212,7 @@ export class Aggregator {
     // Full: what is buffered goes out and the record starts the next aggregate. Records can
     // come back into this buffer while emit() runs (siblings of a record that expired
     // downstream), so it is looked at again afterwards.
-    while (buffer.records.length > 0 && !builder.tryAdd(record, maxSize)) this.emit(buffer);
+    while (buffer.records.length > 0 && !builder.tryAdd(record, maxSize)) this.#emit(buffer);
     if (buffer.records.length === 0) builder.add(record);
     const records = buffer.records;
     if (records.length === 0) {
@@ -223,7 +225,7 @@ export class Aggregator {
     records.push(record);
     this.#buffered++;
     if (records.length >= maxCount || builder.size >= maxSize) {
-      this.emit(buffer);
+      this.#emit(buffer);
     } else if (record.deadline < buffer.earliest) {
       buffer.earliest = record.deadline;
       const hold = buffer.shard === null ? this.#holdUnpredictedUntil : 0;

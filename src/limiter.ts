@@ -7,6 +7,7 @@
 
 import { backoff, type BackoffPolicy } from "./_backoff.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
+import { Queue } from "./_queue.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import type { Shard } from "./shard_map.ts";
 
@@ -18,6 +19,8 @@ export const SHARD_BYTES_PER_SECOND = 1024 * 1024;
 export const SHARD_BYTE_BURST = 10 * 1024 * 1024;
 
 /** A throttled shard pauses 100 ms, doubling per throttle in a row up to 5 s, with jitter. */
+/** A shard's queue is short; it is cut down sooner than the default. */
+const SHARD_QUEUE_COMPACT_AFTER = 64;
 const THROTTLE_BACKOFF: BackoffPolicy = { firstMs: 100, maxMs: 5000, factor: 2 };
 // Waking at least this far apart keeps a starved bucket from spinning the scheduler.
 const MIN_WAKE_MS = 1;
@@ -42,12 +45,12 @@ export interface LimiterOptions {
 class ShardLimiter implements DeadlineTask {
   readonly shard: Shard;
   readonly deadline: Deadline;
-  readonly #limiter: Limiter;
+  readonly #onDue: (limiter: ShardLimiter, now: number) => void;
   records = 0;
   bytes = 0;
   refilledAt: number;
-  queue: KinesisRecord[] = [];
-  head = 0;
+  /** Kinesis records waiting for tokens, in deadline order. */
+  readonly queue = new Queue<KinesisRecord>(SHARD_QUEUE_COMPACT_AFTER);
   /** A lower bound on the earliest `expiresAt` in the queue. */
   earliestExpiry = Infinity;
   /** Throttles in a row, for the backoff; a success resets it. */
@@ -58,13 +61,13 @@ class ShardLimiter implements DeadlineTask {
   drainAgain = false;
 
   constructor(
-    limiter: Limiter,
+    onDue: (limiter: ShardLimiter, now: number) => void,
     shard: Shard,
     now: number,
     recordCapacity: number,
     byteCapacity: number,
   ) {
-    this.#limiter = limiter;
+    this.#onDue = onDue;
     this.shard = shard;
     this.deadline = new Deadline(this);
     // Full from the start, as in the C++ KPL: a new shard may burst.
@@ -74,11 +77,11 @@ class ShardLimiter implements DeadlineTask {
   }
 
   get length(): number {
-    return this.queue.length - this.head;
+    return this.queue.size;
   }
 
   onDeadline(now: number): void {
-    this.#limiter.drain(this, now);
+    this.#onDue(this, now);
   }
 }
 
@@ -95,6 +98,8 @@ export class Limiter {
   readonly #options: LimiterOptions;
   readonly #scheduler: Scheduler;
   readonly #shards = new Map<Shard, ShardLimiter>();
+  /** What a shard's timer calls: one function for every shard. */
+  readonly #drainDue = (limiter: ShardLimiter, now: number): void => this.#drain(limiter, now);
   readonly #recordRate: number;
   readonly #byteRate: number;
   readonly #recordCapacity = SHARD_RECORDS_PER_SECOND;
@@ -128,13 +133,19 @@ export class Limiter {
     const now = this.#scheduler.clock.now();
     let limiter = this.#shards.get(shard);
     if (limiter === undefined) {
-      limiter = new ShardLimiter(this, shard, now, this.#recordCapacity, this.#byteCapacity);
+      limiter = new ShardLimiter(
+        this.#drainDue,
+        shard,
+        now,
+        this.#recordCapacity,
+        this.#byteCapacity,
+      );
       this.#shards.set(shard, limiter);
     }
-    enqueueByDeadline(limiter, record);
+    limiter.queue.insertOrdered(record, deadlineOf);
     this.#queued++;
     if (record.expiresAt < limiter.earliestExpiry) limiter.earliestExpiry = record.expiresAt;
-    this.drain(limiter, now);
+    this.#drain(limiter, now);
   }
 
   /**
@@ -147,7 +158,13 @@ export class Limiter {
     const now = this.#scheduler.clock.now();
     let limiter = this.#shards.get(shard);
     if (limiter === undefined) {
-      limiter = new ShardLimiter(this, shard, now, this.#recordCapacity, this.#byteCapacity);
+      limiter = new ShardLimiter(
+        this.#drainDue,
+        shard,
+        now,
+        this.#recordCapacity,
+        this.#byteCapacity,
+      );
       this.#shards.set(shard, limiter);
     }
     const pause = backoff(THROTTLE_BACKOFF, ++limiter.throttles, this.#options.random);
@@ -179,8 +196,8 @@ export class Limiter {
     return limiter !== undefined && limiter.blockedUntil > this.#scheduler.clock.now();
   }
 
-  /** @internal Admits what the bucket can pay for; runs on put and on the shard's timer. */
-  drain(limiter: ShardLimiter, now: number): void {
+  /** Admits what the bucket can pay for; runs on put and on the shard's timer. */
+  #drain(limiter: ShardLimiter, now: number): void {
     // Admitting hands records downstream, and settling them can put new records into this
     // very shard; those only ask for another pass instead of draining inside the loop.
     if (limiter.draining) {
@@ -211,8 +228,7 @@ export class Limiter {
       return;
     }
     const queue = limiter.queue;
-    while (limiter.head < queue.length) {
-      const record = queue[limiter.head]!;
+    for (let record = queue.peek(); record !== undefined; record = queue.peek()) {
       const cost = record.data.length;
       if (limiter.records < 1 - EPSILON) break;
       if (limiter.bytes < cost - EPSILON) {
@@ -222,11 +238,10 @@ export class Limiter {
       }
       limiter.records -= 1;
       limiter.bytes -= cost;
-      queue[limiter.head++] = undefined as unknown as KinesisRecord;
+      queue.shift();
       this.#queued--;
       this.#options.onAdmit(record);
     }
-    this.#compact(limiter);
     if (limiter.length === 0) {
       limiter.earliestExpiry = Infinity;
       this.#scheduler.cancel(limiter.deadline);
@@ -235,7 +250,7 @@ export class Limiter {
       }
       return;
     }
-    const head = limiter.queue[limiter.head]!;
+    const head = queue.peek()!;
     const recordWait = limiter.records >= 1 ? 0 : (1 - limiter.records) / this.#recordRate;
     const byteNeed = Math.min(head.data.length, this.#byteCapacity);
     const byteWait = limiter.bytes >= byteNeed ? 0 : (byteNeed - limiter.bytes) / this.#byteRate;
@@ -252,51 +267,18 @@ export class Limiter {
   }
 
   #expire(limiter: ShardLimiter, now: number): void {
-    const queue = limiter.queue;
-    let kept = limiter.head;
     let earliest = Infinity;
-    const expired: KinesisRecord[] = [];
-    for (let i = limiter.head; i < queue.length; i++) {
-      const record = queue[i]!;
-      if (record.expiresAt <= now) {
-        expired.push(record);
-      } else {
-        queue[kept++] = record;
-        if (record.expiresAt < earliest) earliest = record.expiresAt;
-      }
-    }
-    queue.length = kept;
+    const expired = limiter.queue.removeWhere((record) => {
+      if (record.expiresAt <= now) return true;
+      if (record.expiresAt < earliest) earliest = record.expiresAt;
+      return false;
+    });
     limiter.earliestExpiry = earliest;
     this.#queued -= expired.length;
     for (const record of expired) this.#options.onExpired(record);
   }
-
-  #compact(limiter: ShardLimiter): void {
-    if (limiter.head === 0) return;
-    if (limiter.head === limiter.queue.length) {
-      limiter.queue = [];
-      limiter.head = 0;
-    } else if (limiter.head > 64 && limiter.head * 2 > limiter.queue.length) {
-      limiter.queue = limiter.queue.slice(limiter.head);
-      limiter.head = 0;
-    }
-  }
 }
 
-/** Inserts by deadline; records almost always arrive in order, so this is usually a push. */
-function enqueueByDeadline(limiter: ShardLimiter, record: KinesisRecord): void {
-  const queue = limiter.queue;
-  const last = queue.length > limiter.head ? queue[queue.length - 1]! : undefined;
-  if (last === undefined || last.deadline <= record.deadline) {
-    queue.push(record);
-    return;
-  }
-  let low = limiter.head;
-  let high = queue.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (queue[mid]!.deadline <= record.deadline) low = mid + 1;
-    else high = mid;
-  }
-  queue.splice(low, 0, record);
+function deadlineOf(record: KinesisRecord): number {
+  return record.deadline;
 }

@@ -14,8 +14,9 @@
  * - **Exports** are deltas: each covers the samples since the previous export and no
  *   other, so summed over every successful export each count and sum equals what was put.
  *
- * The seed design's `BufferedTime` and `ExpiredRecords` are the C++ names `BufferingTime`
- * and `UserRecordExpired`; the C++ names are used so existing dashboards keep working.
+ * The names are the C++ KPL's (for example `BufferingTime` and `UserRecordExpired`, listed on
+ * the KPL metrics page of the Kinesis developer guide), so existing dashboards keep working;
+ * `docs/metrics.md` lists all 15.
  *
  * @module
  */
