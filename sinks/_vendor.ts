@@ -3,6 +3,7 @@
 
 import { backoff, type BackoffPolicy } from "../src/_backoff.ts";
 import type { Clock } from "../src/clock.ts";
+import { errorText } from "../src/_describe.ts";
 
 const encoder = new TextEncoder();
 
@@ -88,7 +89,7 @@ export async function postWithRetry(options: PostOptions): Promise<string | unde
       retryable = response.status === 408 || response.status === 429 || response.status >= 500;
       retryAfter = retryAfterMs(response.headers);
     } catch (error) {
-      failure = `failed: ${error instanceof Error ? `${error.name}: ${error.message}` : error}`;
+      failure = `failed: ${errorText(error)}`;
       retryable = true;
     }
     if (!retryable || attempt >= attempts) {

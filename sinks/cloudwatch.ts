@@ -13,6 +13,7 @@
 
 import { consoleLogger, type Logger } from "../src/logger.ts";
 import { byteLength, chunkBySize } from "./_vendor.ts";
+import { errorText } from "../src/_describe.ts";
 import type { MetricSnapshot, MetricsSink, MetricUnit } from "../src/metrics_sink.ts";
 
 /** Static AWS credentials, or a function that resolves them (for refreshing credentials). */
@@ -56,12 +57,6 @@ export interface CloudWatchSinkOptions {
    * @default {"KinesisProducerLibrary"}
    */
   namespace?: string;
-  /**
-   * How long one HTTP request may take before it is abandoned, in milliseconds.
-   *
-   * @default {10000}
-   */
-  requestTimeoutMs?: number;
   /** A custom endpoint URL, such as a local emulator's. */
   endpoint?: string;
   /** Credentials; without them the SDK's default provider chain is used. */
@@ -85,6 +80,12 @@ export interface CloudWatchSinkOptions {
    * @default {3}
    */
   maxAttempts?: number;
+  /**
+   * How long one HTTP request may take before it is abandoned, in milliseconds.
+   *
+   * @default {10000}
+   */
+  requestTimeoutMs?: number;
 }
 
 /** CloudWatch's limits on one `PutMetricData` request (API reference, PutMetricData). */
@@ -289,7 +290,7 @@ export class CloudWatchSink implements MetricsSink {
     if (failedRequests > 0) {
       throw new Error(
         `CloudWatch PutMetricData failed for ${failedRequests} of ${batches.length} requests, ${lostDatums} datums were not stored: ${
-          describe(firstFailure)
+          errorText(firstFailure)
         }`,
         { cause: firstFailure },
       );
@@ -351,11 +352,6 @@ async function loadSdk(settings: ClientSettings): Promise<Sdk> {
     PutMetricDataCommand,
     destroy: () => client.destroy(),
   };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }
 
 /**

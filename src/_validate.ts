@@ -2,6 +2,7 @@
 // with a ValidationError naming the field. It also hashes the key: the hash is a by-product
 // of checking it, and the record object is made only once everything is known good.
 
+import { kindOf } from "./_describe.ts";
 import { PendingRecord } from "./_pending_record.ts";
 import { utf8Length } from "./_utf8.ts";
 import { ValidationError } from "./errors.ts";
@@ -37,7 +38,7 @@ export interface RecordRules {
 export function validateRecord(record: UserRecord, rules: RecordRules): PendingRecord {
   if (typeof record !== "object" || record === null) {
     throw new ValidationError(
-      `A record must be an object: got ${record === null ? "null" : typeof record}`,
+      `A record must be an object: got ${kindOf(record)}`,
       { field: "record" },
     );
   }
@@ -73,9 +74,7 @@ export function validateRecord(record: UserRecord, rules: RecordRules): PendingR
   else if (typeof raw === "string") data = UTF8.encode(raw);
   else {
     throw new ValidationError(
-      `A record's 'data' must be a Uint8Array or a string: got ${
-        raw === null ? "null" : typeof raw
-      }`,
+      `A record's 'data' must be a Uint8Array or a string: got ${kindOf(raw)}`,
       { field: "data" },
     );
   }

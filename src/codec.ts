@@ -40,6 +40,7 @@ import {
   writeVarint,
 } from "./_protobuf.ts";
 import { utf8Length, writeUtf8 } from "./_utf8.ts";
+import { typeName } from "./_describe.ts";
 
 /**
  * The four bytes every aggregated record starts with: `F3 89 9A C2`.
@@ -866,10 +867,4 @@ function varintText(bytes: Uint8Array, start: number): string {
     if (byte < 0x80) return value.toString();
     shift += 7n;
   }
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") return value.constructor?.name ?? "object";
-  return typeof value;
 }

@@ -13,6 +13,7 @@
 import { ValidationError } from "./errors.ts";
 import { md5Into } from "./md5.ts";
 import { writeUtf8 } from "./_utf8.ts";
+import { kindOf } from "./_describe.ts";
 
 /**
  * A 128-bit hash key as four unsigned 32-bit words, `h0` the most significant. Each word
@@ -154,7 +155,7 @@ export function hashPartitionKey(partitionKey: string, out: HashKey): number {
 export function assertPartitionKey(value: unknown): asserts value is string {
   if (typeof value !== "string") {
     throw new ValidationError(
-      `Partition key must be a string: current type is ${describeType(value)}`,
+      `Partition key must be a string: current type is ${kindOf(value)}`,
       { field: "partitionKey" },
     );
   }
@@ -207,7 +208,7 @@ export function assertPartitionKey(value: unknown): asserts value is string {
 export function parseExplicitHashKey(value: unknown, out: HashKey): void {
   if (typeof value !== "string") {
     throw new ValidationError(
-      `Explicit hash key must be a string: current type is ${describeType(value)}`,
+      `Explicit hash key must be a string: current type is ${kindOf(value)}`,
       { field: "explicitHashKey" },
     );
   }
@@ -237,7 +238,7 @@ export function parseExplicitHashKey(value: unknown, out: HashKey): void {
  */
 export function hashKeyFromDecimal(text: string): HashKey {
   if (typeof text !== "string") {
-    throw new TypeError(`Hash key must be a string: current type is ${describeType(text)}`);
+    throw new TypeError(`Hash key must be a string: current type is ${kindOf(text)}`);
   }
   const key = createHashKey();
   const problem = parseDecimal(text, key);
@@ -358,8 +359,4 @@ function quote(text: string): string {
   return text.length <= 48
     ? JSON.stringify(text)
     : `${JSON.stringify(text.slice(0, 40))}... (${text.length} characters)`;
-}
-
-function describeType(value: unknown): string {
-  return value === null ? "null" : typeof value;
 }

@@ -131,17 +131,7 @@ export class Limiter {
   put(record: KinesisRecord): void {
     const shard = record.predictedShard!;
     const now = this.#scheduler.clock.now();
-    let limiter = this.#shards.get(shard);
-    if (limiter === undefined) {
-      limiter = new ShardLimiter(
-        this.#drainDue,
-        shard,
-        now,
-        this.#recordCapacity,
-        this.#byteCapacity,
-      );
-      this.#shards.set(shard, limiter);
-    }
+    const limiter = this.#shardLimiter(shard, now);
     limiter.queue.insertOrdered(record, deadlineOf);
     this.#queued++;
     if (record.expiresAt < limiter.earliestExpiry) limiter.earliestExpiry = record.expiresAt;
@@ -156,17 +146,7 @@ export class Limiter {
    */
   throttled(shard: Shard): void {
     const now = this.#scheduler.clock.now();
-    let limiter = this.#shards.get(shard);
-    if (limiter === undefined) {
-      limiter = new ShardLimiter(
-        this.#drainDue,
-        shard,
-        now,
-        this.#recordCapacity,
-        this.#byteCapacity,
-      );
-      this.#shards.set(shard, limiter);
-    }
+    const limiter = this.#shardLimiter(shard, now);
     const pause = backoff(THROTTLE_BACKOFF, ++limiter.throttles, this.#options.random);
     limiter.blockedUntil = Math.max(limiter.blockedUntil, now + pause);
     // Drop what is left in the bucket: the shard told us it is full.
@@ -194,6 +174,21 @@ export class Limiter {
   isBackingOff(shard: Shard): boolean {
     const limiter = this.#shards.get(shard);
     return limiter !== undefined && limiter.blockedUntil > this.#scheduler.clock.now();
+  }
+
+  #shardLimiter(shard: Shard, now: number): ShardLimiter {
+    let limiter = this.#shards.get(shard);
+    if (limiter === undefined) {
+      limiter = new ShardLimiter(
+        this.#drainDue,
+        shard,
+        now,
+        this.#recordCapacity,
+        this.#byteCapacity,
+      );
+      this.#shards.set(shard, limiter);
+    }
+    return limiter;
   }
 
   /** Admits what the bucket can pay for; runs on put and on the shard's timer. */

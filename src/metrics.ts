@@ -27,6 +27,7 @@ import {
   metricDefinitions,
 } from "./_metric_catalog.ts";
 import { BurstClock } from "./_burst_clock.ts";
+import { describeValue } from "./_describe.ts";
 import { MetricSeries, type Stats, WINDOW_SECONDS } from "./_metric_series.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
@@ -312,14 +313,14 @@ export class MetricsManager implements MetricsView {
     if (sink !== undefined && !hasMethods(sink, "export")) {
       throw new TypeError(
         `Cannot create metrics manager as 'sink' must have an export() method: current value is ${
-          describe(sink)
+          describeValue(sink)
         }`,
       );
     }
     if (typeof uploadIntervalMs !== "number" || Number.isNaN(uploadIntervalMs)) {
       throw new TypeError(
         `Cannot create metrics manager as 'uploadIntervalMs' must be a number: current value is ${
-          describe(uploadIntervalMs)
+          describeValue(uploadIntervalMs)
         }`,
       );
     }
@@ -331,14 +332,14 @@ export class MetricsManager implements MetricsView {
     if (!hasMethods(clock, "now", "setTimer", "clearTimer", "setPersistent")) {
       throw new TypeError(
         `Cannot create metrics manager as 'clock' must be a Clock: current value is ${
-          describe(clock)
+          describeValue(clock)
         }`,
       );
     }
     if (!hasMethods(logger, "debug", "info", "warn", "error")) {
       throw new TypeError(
         `Cannot create metrics manager as 'logger' must have debug, info, warn and error methods: current value is ${
-          describe(logger)
+          describeValue(logger)
         }`,
       );
     }
@@ -425,7 +426,7 @@ export class MetricsManager implements MetricsView {
     if (!Number.isFinite(value)) {
       throw new TypeError(
         `Cannot put metric ${name} as 'value' must be a finite number: current value is ${
-          describe(value)
+          describeValue(value)
         }`,
       );
     }
@@ -874,7 +875,7 @@ function closeSink(sink: MetricsSink): unknown {
 function unknownName(action: string, name: unknown): TypeError {
   return new TypeError(
     `Cannot ${action} as 'name' must be one of the 15 KPL metric names: current value is ${
-      describe(name)
+      describeValue(name)
     }`,
   );
 }
@@ -884,7 +885,7 @@ function checkOneOf(option: string, value: unknown, allowed: Readonly<Record<str
   const list = Object.keys(allowed).map((key) => `"${key}"`).join(", ");
   throw new TypeError(
     `Cannot create metrics manager as '${option}' must be one of ${list}: current value is ${
-      describe(value)
+      describeValue(value)
     }`,
   );
 }
@@ -894,12 +895,4 @@ function hasMethods(value: unknown, ...methods: string[]): boolean {
   if (value === null) return false;
   const record = value as Record<string, unknown>;
   return methods.every((method) => typeof record[method] === "function");
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object" && typeof value !== "function") {
-    return String(value);
-  }
-  return typeof value === "function" ? "a function" : "an object without the required methods";
 }

@@ -120,7 +120,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
       `Cannot create producer as options must be an object: current value is ${options}`,
     );
   }
-  const maxRecordSize = integer(options, "maxRecordSize", 1 * MiB, 1, 10 * MiB);
+  const maxRecordSize = number(options, "maxRecordSize", 1 * MiB, 1, 10 * MiB, true);
   const resolved: ResolvedProducerOptions = {
     region: optionalString(options, "region"),
     endpoint: endpoint(options),
@@ -128,36 +128,39 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     kinesisClient: kinesisClient(options),
     stream: streamOption(options),
     aggregationEnabled: boolean(options, "aggregationEnabled", true),
-    aggregationMaxCount: integer(
+    aggregationMaxCount: number(
       options,
       "aggregationMaxCount",
       4294967295,
       1,
       Number.MAX_SAFE_INTEGER,
+      true,
     ),
-    aggregationMaxSize: integer(options, "aggregationMaxSize", 51200, 64, maxRecordSize),
-    collectionMaxCount: integer(options, "collectionMaxCount", 500, 1, 500),
-    collectionMaxSize: integer(options, "collectionMaxSize", 5 * MiB, 52224, 5 * MiB),
+    aggregationMaxSize: number(options, "aggregationMaxSize", 51200, 64, maxRecordSize, true),
+    collectionMaxCount: number(options, "collectionMaxCount", 500, 1, 500, true),
+    collectionMaxSize: number(options, "collectionMaxSize", 5 * MiB, 52224, 5 * MiB, true),
     recordMaxBufferedTimeMs: number(options, "recordMaxBufferedTimeMs", 100, 0, Infinity),
     recordTtlMs: number(options, "recordTtlMs", 30_000, 100, Infinity),
     rateLimit: positive(options, "rateLimit", 150),
     failIfThrottled: boolean(options, "failIfThrottled", false),
-    maxOutstandingRecords: integer(
+    maxOutstandingRecords: number(
       options,
       "maxOutstandingRecords",
       100_000,
       1,
       Number.MAX_SAFE_INTEGER,
+      true,
     ),
-    maxOutstandingBytes: integer(
+    maxOutstandingBytes: number(
       options,
       "maxOutstandingBytes",
       256 * MiB,
       maxRecordSize,
       Number.MAX_SAFE_INTEGER,
+      true,
     ),
     maxRecordSize,
-    maxInFlightRequests: integer(options, "maxInFlightRequests", 24, 1, 256),
+    maxInFlightRequests: number(options, "maxInFlightRequests", 24, 1, 256, true),
     requestTimeoutMs: number(options, "requestTimeoutMs", 6000, 100, 600_000),
     metricsLevel: oneOf<MetricsLevel>(options, "metricsLevel", "none", [
       "none",
@@ -207,39 +210,28 @@ function get(options: ProducerOptions, name: keyof ProducerOptions): unknown {
   return options[name];
 }
 
-function integer(
-  options: ProducerOptions,
-  name: keyof ProducerOptions,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  const value = get(options, name) ?? fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER
-      ? `an integer of at least ${min}`
-      : `an integer between ${min} and ${max}`;
-    fail(name, range, value);
-  }
-  return value;
-}
-
+/** A number option between `min` and `max`; with `integer`, a whole number. */
 function number(
   options: ProducerOptions,
   name: keyof ProducerOptions,
   fallback: number,
   min: number,
   max: number,
+  integer = false,
 ): number {
   const value = get(options, name) ?? fallback;
-  if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max) {
+  const valid = typeof value === "number" &&
+    (integer ? Number.isInteger(value) : !Number.isNaN(value));
+  if (!valid || value < min || value > max) {
+    const kind = integer ? "an integer" : "a number";
+    const unbounded = integer ? Number.MAX_SAFE_INTEGER : Infinity;
     fail(
       name,
-      max === Infinity ? `a number of at least ${min}` : `a number between ${min} and ${max}`,
+      max === unbounded ? `${kind} of at least ${min}` : `${kind} between ${min} and ${max}`,
       value,
     );
   }
-  return value;
+  return value as number;
 }
 
 function positive(options: ProducerOptions, name: keyof ProducerOptions, fallback: number): number {

@@ -1,7 +1,7 @@
 /**
  * Reads a finished PutRecords call and decides, for every user record in it, whether it
  * succeeded, failed for good, or goes around again, and what the call says about the
- * stream's shards. It decides only: the producer applies the {@linkcode Verdict} (see
+ * stream's shards. It decides only: the producer applies the {@linkcode Verdict}
  * `docs/architecture.md`, "The retrier").
  *
  * @module

@@ -119,14 +119,7 @@ export class Sender {
   send(stream: string, records: KinesisRecord[]): void {
     const call = new PutRecordsCall(stream, records);
     if (this.#closed) {
-      const now = this.#scheduler.clock.now();
-      call.startedAt = now;
-      call.endedAt = now;
-      call.error = {
-        code: ErrorCodes.producerClosed,
-        message: "The producer closed before the request was sent",
-      };
-      this.#deliver(call);
+      this.#endUnsent(call, this.#scheduler.clock.now());
       return;
     }
     this.#waiting.push(call);
@@ -142,15 +135,7 @@ export class Sender {
     for (const call of this.#inFlight) call.abortController.abort();
     const queued = this.#waiting.drain();
     const now = this.#scheduler.clock.now();
-    for (const call of queued) {
-      call.startedAt = now;
-      call.endedAt = now;
-      call.error = {
-        code: ErrorCodes.producerClosed,
-        message: "The producer closed before the request was sent",
-      };
-      this.#deliver(call);
-    }
+    for (const call of queued) this.#endUnsent(call, now);
     this.#checkIdle();
   }
 
@@ -162,6 +147,17 @@ export class Sender {
   idle(): Promise<void> {
     if (this.#inFlight.size === 0 && this.queued === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Ends a call that was never sent because the producer closed. */
+  #endUnsent(call: PutRecordsCall, now: number): void {
+    call.startedAt = now;
+    call.endedAt = now;
+    call.error = {
+      code: ErrorCodes.producerClosed,
+      message: "The producer closed before the request was sent",
+    };
+    this.#deliver(call);
   }
 
   #pump(): void {
