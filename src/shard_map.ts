@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backoffCeiling, type BackoffPolicy } from "./_backoff.ts";
 import { compareHashKeys, type HashKey, hashKeyFromDecimal } from "./hash_key.ts";
 import type { ListShardsInput, ListShardsOutput } from "./kinesis_client.ts";
 import { type DescribedError, describeError } from "./kinesis_client.ts";
@@ -81,8 +82,6 @@ export interface ShardMapOptions {
   requestTimeoutMs?: number;
 }
 
-const BACKOFF_FACTOR = 1.5;
-
 /** A listing that arrived but cannot be used. */
 class InvalidListingError extends Error {
   override name = "InvalidListing";
@@ -115,7 +114,10 @@ export class ShardMap {
   #byId = new Map<string, Shard>();
   #updatedAt = -Infinity;
   #generation = 0;
-  #backoffMs: number;
+  /** How listings keep failing: 1 s growing ×1.5 up to 30 s unless configured. */
+  readonly #backoff: BackoffPolicy;
+  /** Failed listings in a row. */
+  #failures = 0;
   #lastError: DescribedError | undefined;
   #abort: AbortController | undefined;
   #closed = false;
@@ -128,7 +130,11 @@ export class ShardMap {
   constructor(options: ShardMapOptions) {
     this.#options = options;
     this.#scheduler = options.scheduler;
-    this.#backoffMs = options.minBackoffMs ?? 1000;
+    this.#backoff = {
+      firstMs: options.minBackoffMs ?? 1000,
+      maxMs: options.maxBackoffMs ?? 30_000,
+      factor: 1.5,
+    };
     this.#retry = new Deadline({ onDeadline: () => this.#refresh() });
     this.#cleanup = new Deadline({ onDeadline: (now) => this.#dropClosed(now) });
     this.#timeout = new Deadline({ onDeadline: () => this.#abort?.abort(LISTING_TIMEOUT) });
@@ -326,7 +332,7 @@ export class ShardMap {
     this.#generation++;
     this.#state = "ready";
     this.#lastError = undefined;
-    this.#backoffMs = this.#options.minBackoffMs ?? 1000;
+    this.#failures = 0;
     if (nextCleanup < Infinity) this.#scheduler.schedule(this.#cleanup, nextCleanup);
     this.#options.onUpdate?.();
   }
@@ -337,11 +343,8 @@ export class ShardMap {
       : describeError(error, false);
     this.#lastError = described;
     this.#state = "invalid";
-    const delay = this.#backoffMs;
-    this.#backoffMs = Math.min(
-      this.#options.maxBackoffMs ?? 30_000,
-      this.#backoffMs * BACKOFF_FACTOR,
-    );
+    // Without jitter, as the listing backoff has always been (tests/shard_map_test.ts).
+    const delay = backoffCeiling(this.#backoff, ++this.#failures);
     this.#options.logger.warn(
       `Listing the shards of '${this.#options.stream}' failed (${described.code}: ${described.message}); retrying in ${delay} ms`,
     );
