@@ -82,7 +82,6 @@ test("metricUnit() and metricLevel() follow the C++ KPL table for all 15 names",
 });
 
 test("MetricsManager rejects bad options with an error naming the option", () => {
-  const clock = new FakeClock(T0);
   const cases: [MetricsManagerOptions, ErrorConstructor, RegExp][] = [
     [{ level: "verbose" as "none" }, TypeError, /'level' must be one of .*"verbose"/],
     [{ granularity: "host" as "global" }, TypeError, /'granularity' must be one of/],
