@@ -18,6 +18,7 @@ import { onScheduler } from "./_metrics_scheduler.ts";
 import { PendingRecord, type RecordOwner } from "./_pending_record.ts";
 import type { ProducerPort } from "./_producer_port.ts";
 import { ManagerView, ProducerMetrics } from "./_producer_metrics.ts";
+import { Settlement } from "./_settlement.ts";
 import { StreamPipeline } from "./_stream_pipeline.ts";
 import { type RecordRules, validateRecord } from "./_validate.ts";
 import { within } from "./_within.ts";
@@ -33,9 +34,9 @@ import {
   type ResolvedProducerOptions,
   resolveProducerOptions,
 } from "./options.ts";
-import type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./record.ts";
-import { expiredMessage, failedAttempt, type Landing, Retrier, Verdict } from "./retrier.ts";
-import { Deadline, type DeadlineTask, Scheduler } from "./scheduler.ts";
+import type { RecordReceipt, RecordResult, UserRecord } from "./record.ts";
+import { type Landing, Retrier, Verdict } from "./retrier.ts";
+import { Deadline, Scheduler } from "./scheduler.ts";
 import { type PutRecordsCall, Sender } from "./sender.ts";
 import {
   createRecordTransform,
@@ -69,21 +70,6 @@ const PENDING_SAMPLE_INTERVAL_MS = 200;
 const ADMISSIONS_PER_CLOCK_READ = 64;
 const MIN_FINAL_EXPORT_MS = 1000;
 
-/** Sends a record around again once its backoff has passed. */
-class RetryTimer implements DeadlineTask {
-  readonly record: PendingRecord;
-  readonly #due: (record: PendingRecord, now: number) => void;
-
-  constructor(record: PendingRecord, due: (record: PendingRecord, now: number) => void) {
-    this.record = record;
-    this.#due = due;
-  }
-
-  onDeadline(now: number): void {
-    this.#due(this.record, now);
-  }
-}
-
 /**
  * A Kinesis producer: aggregation, shard prediction, per-shard rate limits, batching,
  * retries and one {@linkcode RecordResult} per record.
@@ -114,6 +100,7 @@ export class Producer implements AsyncDisposable {
   readonly #admission: Admission;
   readonly #sender: Sender;
   readonly #retrier: Retrier;
+  readonly #settlement: Settlement;
   readonly #pendingSampler: Deadline;
   /** The clock reading admissions of one synchronous burst share. */
   readonly #admitClock: BurstClock;
@@ -168,6 +155,15 @@ export class Producer implements AsyncDisposable {
       logger: this.#logger,
       onExpired: this.#onExpired,
       onResult: (call) => this.#onResult(call),
+    });
+    this.#settlement = new Settlement({
+      ledger: this.#ledger,
+      admission: this.#admission,
+      streams: this.#streams,
+      scheduler: this.#scheduler,
+      logger: this.#logger,
+      metrics: this.#emit,
+      recordMaxBufferedTimeMs: resolved.recordMaxBufferedTimeMs,
     });
     this.#retrier = new Retrier({
       failIfThrottled: resolved.failIfThrottled,
@@ -547,7 +543,7 @@ export class Producer implements AsyncDisposable {
   }
 
   // ---------------------------------------------------------------------------
-  // Verdicts: the retrier decides, the producer applies
+  // Verdicts: the retrier decides, the settlement applies
 
   #onResult(call: PutRecordsCall): void {
     this.#emit?.called(call);
@@ -559,11 +555,11 @@ export class Producer implements AsyncDisposable {
         if (!pipeline.park(landing)) this.#retrier.land(verdict, landing, undefined);
       }
     }
-    this.#apply(verdict);
+    this.#settlement.apply(verdict);
   }
 
   readonly #onExpired = (record: KinesisRecord): void => {
-    this.#apply(this.#retrier.expired(record, this.#clock.now()));
+    this.#settlement.apply(this.#retrier.expired(record, this.#clock.now()));
   };
 
   #onLandings(pipeline: StreamPipeline, landings: Landing[]): void {
@@ -571,98 +567,7 @@ export class Producer implements AsyncDisposable {
     for (const landing of landings) {
       this.#retrier.land(verdict, landing, pipeline.shardMap.get(landing.shardId));
     }
-    this.#apply(verdict);
-  }
-
-  #apply(verdict: Verdict): void {
-    const { succeeded, failed, retried } = verdict;
-    for (let i = 0; i < succeeded.length; i++) {
-      const record = succeeded[i]!;
-      const shardId = verdict.shardIds[i]!;
-      this.#settle(record, {
-        success: true,
-        shardId,
-        sequenceNumber: verdict.sequenceNumbers[i]!,
-        subSequenceNumber: verdict.subSequences[i]!,
-        attempts: record.attempts ?? [],
-        record: record.record,
-      }, shardId);
-    }
-    for (let i = 0; i < failed.length; i++) {
-      const record = failed[i]!;
-      const code = verdict.failCodes[i]!;
-      const message = verdict.failMessages[i]!;
-      if (record.attempts === null || record.attempts.at(-1)?.errorCode !== code) {
-        record.addAttempt(syntheticAttempt(record, this.#clock.now(), code, message));
-      }
-      this.#fail(record, code, message);
-    }
-    for (let i = 0; i < retried.length; i++) this.#retry(retried[i]!, verdict.retryDelays[i]!);
-  }
-
-  #retry(record: PendingRecord, delayMs: number): void {
-    if (record.outcome !== undefined) return;
-    const now = this.#clock.now();
-    if (now >= record.expiresAt) {
-      this.#expire(record, now);
-      return;
-    }
-    if (delayMs <= 0) {
-      record.requeue(Math.min(now + this.#options.recordMaxBufferedTimeMs / 2, record.expiresAt));
-      this.#streams.get(record.stream)!.put(record);
-    } else {
-      this.#scheduler.schedule(
-        new Deadline(new RetryTimer(record, this.#retryDue)),
-        Math.min(now + delayMs, record.expiresAt),
-      );
-    }
-  }
-
-  readonly #retryDue = (record: PendingRecord, now: number): void => {
-    if (record.outcome !== undefined) return;
-    if (now >= record.expiresAt) {
-      this.#expire(record, now);
-      return;
-    }
-    record.requeue(now);
-    this.#streams.get(record.stream)!.put(record);
-  };
-
-  #expire(record: PendingRecord, now: number): void {
-    const message = expiredMessage(record);
-    record.addAttempt(syntheticAttempt(record, now, ErrorCodes.expired, message));
-    this.#fail(record, ErrorCodes.expired, message);
-  }
-
-  // ---------------------------------------------------------------------------
-  // Settlement
-
-  #fail(record: PendingRecord, code: string, message: string): void {
-    this.#settle(record, {
-      success: false,
-      shardId: undefined,
-      sequenceNumber: undefined,
-      subSequenceNumber: undefined,
-      attempts: record.attempts ?? [],
-      record: record.record,
-      errorCode: code,
-      errorMessage: message,
-    }, record.predictedShard?.id);
-  }
-
-  #settle(record: PendingRecord, result: RecordResult, shardId: string | undefined): void {
-    if (record.outcome !== undefined) return;
-    // Out of the ledger first, so anything the result triggers sees the counts updated.
-    this.#ledger.remove(record);
-    this.#streams.get(record.stream)!.pending--;
-    this.#emit?.settled(record, result, shardId);
-    try {
-      record.deliver(result);
-    } catch (error) {
-      this.#logger.error("A result handler threw", error);
-    }
-    this.#admission.roomFreed();
-    this.#ledger.wake();
+    this.#settlement.apply(verdict);
   }
 
   async #shutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
@@ -671,14 +576,11 @@ export class Producer implements AsyncDisposable {
     const drained = ledger.oldest === null
       ? "done"
       : await within(ledger.settled(undefined), timeoutMs, this.#scheduler, signal);
-    const now = this.#clock.now();
-    const message = drained === "aborted"
-      ? "close() was aborted before the record was confirmed"
-      : `close() timed out after ${timeoutMs} ms before the record was confirmed`;
-    for (let record = ledger.oldest; record !== null; record = ledger.oldest) {
-      record.addAttempt(syntheticAttempt(record, now, ErrorCodes.producerClosed, message));
-      this.#fail(record, ErrorCodes.producerClosed, message);
-    }
+    this.#settlement.closeOutstanding(
+      drained === "aborted"
+        ? "close() was aborted before the record was confirmed"
+        : `close() timed out after ${timeoutMs} ms before the record was confirmed`,
+    );
     // Every record has settled: nothing may be sent again.
     this.#scheduler.cancel(this.#pendingSampler);
     for (const pipeline of this.#streams.values()) pipeline.close();
@@ -710,14 +612,4 @@ export class Producer implements AsyncDisposable {
       this.#scheduler.schedule(this.#pendingSampler, now + PENDING_SAMPLE_INTERVAL_MS);
     }
   }
-}
-
-/** An attempt that ended without a request: an expiry, or what close() could not finish. */
-function syntheticAttempt(
-  record: PendingRecord,
-  now: number,
-  errorCode: string,
-  errorMessage: string,
-): Attempt {
-  return failedAttempt({ startedAt: now, endedAt: now }, record, errorCode, errorMessage);
 }
