@@ -11,7 +11,7 @@ import type { StreamPipeline } from "./_stream_pipeline.ts";
 import { ErrorCodes } from "./error_codes.ts";
 import type { Logger } from "./logger.ts";
 import type { Attempt, RecordResult } from "./record.ts";
-import { expiredMessage, failedAttempt, type Verdict } from "./retrier.ts";
+import { expiredMessage, failedAttempt, type SuccessVisitor, type Verdict } from "./retrier.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 
 /** Sends a record around again once its backoff has passed. */
@@ -63,19 +63,8 @@ export class Settlement {
 
   /** Settles or re-sends every record a verdict names. */
   apply(verdict: Verdict): void {
-    const { succeeded, failed, retried } = verdict;
-    for (let i = 0; i < succeeded.length; i++) {
-      const record = succeeded[i]!;
-      const shardId = verdict.shardIds[i]!;
-      this.#settle(record, {
-        success: true,
-        shardId,
-        sequenceNumber: verdict.sequenceNumbers[i]!,
-        subSequenceNumber: verdict.subSequences[i]!,
-        attempts: record.attempts ?? [],
-        record: record.record,
-      }, shardId);
-    }
+    const { failed, retried } = verdict;
+    verdict.forEachSuccess(this.#succeed);
     for (let i = 0; i < failed.length; i++) {
       const record = failed[i]!;
       const code = verdict.failCodes[i]!;
@@ -99,6 +88,17 @@ export class Settlement {
       this.#fail(record, ErrorCodes.producerClosed, message);
     }
   }
+
+  readonly #succeed: SuccessVisitor = (record, shardId, sequenceNumber, subSequence) => {
+    this.#settle(record, {
+      success: true,
+      shardId,
+      sequenceNumber,
+      subSequenceNumber: subSequence,
+      attempts: record.attempts ?? [],
+      record: record.record,
+    }, shardId);
+  };
 
   #retry(record: PendingRecord, delayMs: number): void {
     if (record.outcome !== undefined) return;

@@ -13,7 +13,7 @@ import type { Logger } from "./logger.ts";
 import type { ResolvedProducerOptions } from "./options.ts";
 import type { Landing, Verdict } from "./retrier.ts";
 import type { Scheduler } from "./scheduler.ts";
-import { type ListShardsFunction, ShardMap } from "./shard_map.ts";
+import { type ListShardsFunction, type Shard, ShardMap } from "./shard_map.ts";
 
 /**
  * Records that arrive before a stream's first listing wait for it this long at most, so a
@@ -54,6 +54,7 @@ export class StreamPipeline {
   pending = 0;
   /** Stored records waiting for the shard map to know the shard they landed on. */
   #landings: Landing[] = [];
+  readonly #stored = (shard: Shard): void => this.#limiter.succeeded(shard);
 
   constructor(init: StreamPipelineOptions) {
     const { stream, options, scheduler } = init;
@@ -134,7 +135,7 @@ export class StreamPipeline {
    * refresh where a prediction was wrong.
    */
   learn(verdict: Verdict): void {
-    for (const shard of verdict.storedShards) this.#limiter.succeeded(shard);
+    verdict.forEachStoredShard(this.#stored);
     for (const shard of verdict.throttledShards) this.#limiter.throttled(shard);
     for (const shard of verdict.mispredicted) this.shardMap.invalidate(verdict.seenAt, shard);
   }

@@ -36,14 +36,31 @@ export interface ShardLookup {
   get(id: string): Shard | undefined;
 }
 
+/** Receives one success of a verdict. */
+export type SuccessVisitor = (
+  record: PendingRecord,
+  shardId: string,
+  sequenceNumber: string,
+  subSequence: number,
+) => void;
+
 /**
  * What one finished call (or one expiry) decided: the fate of each user record, and what
  * the call said about the stream's shards. Lists that belong together are index-aligned
- * (`succeeded[i]` landed on `shardIds[i]` at `sequenceNumbers[i]`, `subSequences[i]`), so
- * a verdict costs a few arrays per call and nothing per record.
+ * (`failed[i]` fails with `failCodes[i]`). The common case, a Kinesis record stored whole
+ * where it belongs, is one flag per entry of the call rather than one item per user
+ * record, so a verdict allocates next to nothing per record; read the successes with
+ * {@linkcode Verdict.forEachSuccess}.
  */
 export class Verdict {
-  /** Stored where they belong: settle as successes. */
+  /** The call decided, when the verdict is about one. */
+  call: PutRecordsCall | undefined = undefined;
+  /**
+   * `stored[i]` is 1 when the call's Kinesis record `i` was stored whole where it belongs:
+   * each member not settled yet succeeds at entry `i`, its index being its sub-sequence.
+   */
+  stored: Uint8Array | undefined = undefined;
+  /** Other members stored where they belong (after a map refresh, or by their range). */
   readonly succeeded: PendingRecord[] = [];
   readonly shardIds: string[] = [];
   readonly sequenceNumbers: string[] = [];
@@ -60,7 +77,10 @@ export class Verdict {
    * the refreshing map knows it, or at once when no refresh is running.
    */
   readonly landings: Landing[] = [];
-  /** The predicted shard of every Kinesis record Kinesis stored (pacing speeds up). */
+  /**
+   * The predicted shard of each Kinesis record stored elsewhere than predicted; with the
+   * records flagged in `stored`, see {@linkcode Verdict.forEachStoredShard}.
+   */
   readonly storedShards: Shard[] = [];
   /** Shards that throttled, each once (pacing backs off). */
   readonly throttledShards: Shard[] = [];
@@ -68,6 +88,41 @@ export class Verdict {
   readonly mispredicted: Shard[] = [];
   /** When the call that proved them wrong started. */
   seenAt = 0;
+
+  /** Calls `visit` for every success, in the call's order, then the others. */
+  forEachSuccess(visit: SuccessVisitor): void {
+    const { call, stored } = this;
+    if (call !== undefined && stored !== undefined) {
+      const entries = call.entries!;
+      for (let i = 0; i < stored.length; i++) {
+        if (stored[i] === 0) continue;
+        const entry = entries[i]!;
+        const members = call.records[i]!.records;
+        for (let sub = 0; sub < members.length; sub++) {
+          const member = members[sub]!;
+          if (member.outcome === undefined) {
+            visit(member, entry.ShardId!, entry.SequenceNumber!, sub);
+          }
+        }
+      }
+    }
+    const { succeeded, shardIds, sequenceNumbers, subSequences } = this;
+    for (let i = 0; i < succeeded.length; i++) {
+      visit(succeeded[i]!, shardIds[i]!, sequenceNumbers[i]!, subSequences[i]!);
+    }
+  }
+
+  /** Calls `visit` with the predicted shard of every Kinesis record Kinesis stored. */
+  forEachStoredShard(visit: (shard: Shard) => void): void {
+    const { call, stored } = this;
+    if (call !== undefined && stored !== undefined) {
+      for (let i = 0; i < stored.length; i++) {
+        const shard = call.records[i]!.predictedShard;
+        if (stored[i] === 1 && shard !== null) visit(shard);
+      }
+    }
+    for (const shard of this.storedShards) visit(shard);
+  }
 
   succeed(record: PendingRecord, shardId: string, sequenceNumber: string, sub: number): void {
     this.succeeded.push(record);
@@ -136,11 +191,13 @@ export class Retrier {
       countMismatch(verdict, call, entries.length);
       return verdict;
     }
+    verdict.call = call;
+    verdict.stored = new Uint8Array(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
       const record = call.records[i]!;
       if (entry.SequenceNumber && entry.ShardId) {
-        this.#stored(verdict, call, record, shards, entry.ShardId, entry.SequenceNumber);
+        this.#stored(verdict, call, i, shards, entry.ShardId, entry.SequenceNumber);
       } else {
         const code = entry.ErrorCode || "InternalFailure";
         this.#failed(verdict, call, record, code, entry.ErrorMessage ?? "");
@@ -200,13 +257,13 @@ export class Retrier {
   #stored(
     verdict: Verdict,
     call: PutRecordsCall,
-    record: KinesisRecord,
+    index: number,
     shards: ShardLookup,
     shardId: string,
     sequence: string,
   ): void {
+    const record = call.records[index]!;
     const predicted = record.predictedShard;
-    if (predicted !== null) verdict.storedShards.push(predicted);
     const members = record.records;
     if (predicted === null || predicted.id === shardId || members.length === 1) {
       // A lone record is routed by its own key, so wherever it landed is its shard; a
@@ -214,12 +271,14 @@ export class Retrier {
       if (predicted !== null && predicted.id !== shardId) verdict.mispredicted.push(predicted);
       for (let i = 0; i < members.length; i++) {
         const member = members[i]!;
-        if (member.outcome !== undefined) continue;
-        member.addAttempt(attempt(call, member, shardId, sequence));
-        verdict.succeed(member, shardId, sequence, i);
+        if (member.outcome === undefined) {
+          member.addAttempt(attempt(call, member, shardId, sequence));
+        }
       }
+      verdict.stored![index] = 1;
       return;
     }
+    verdict.storedShards.push(predicted);
     verdict.mispredicted.push(predicted);
     const landed = shards.get(shardId);
     const first = members[0]!;
