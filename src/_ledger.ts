@@ -37,11 +37,6 @@ export class OutstandingLedger {
     return this.#bytes;
   }
 
-  /** The sequence number of the last admission. */
-  get seq(): number {
-    return this.#seq;
-  }
-
   /** The oldest outstanding record. */
   get oldest(): PendingRecord | null {
     return this.#oldest;

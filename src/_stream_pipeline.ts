@@ -20,9 +20,11 @@ import { type ListShardsFunction, type Shard, ShardMap } from "./shard_map.ts";
  * burst at start-up is aggregated by shard rather than sent key by key.
  */
 const FIRST_LISTING_GRACE_MS = 1000;
-/** The collector's linger with aggregation on, and its share of `recordMaxBufferedTimeMs`. */
-const MAX_LINGER_MS = 50;
-const LINGER_SHARE = 0.2;
+/**
+ * The collector's linger with aggregation on: the C++ KPL's min(50 ms, 0.2 ×
+ * `recordMaxBufferedTimeMs`).
+ */
+const LINGER = { maxMs: 50, share: 0.2 } as const;
 /** Room an aggregated record keeps for its partition key and framing within `maxRecordSize`. */
 const AGGREGATE_OVERHEAD_BYTES = 1024;
 
@@ -106,7 +108,7 @@ export class StreamPipeline {
       maxCount: options.collectionMaxCount,
       maxSize: options.collectionMaxSize,
       lingerMs: options.aggregationEnabled
-        ? Math.min(MAX_LINGER_MS, LINGER_SHARE * options.recordMaxBufferedTimeMs)
+        ? Math.min(LINGER.maxMs, LINGER.share * options.recordMaxBufferedTimeMs)
         : 0,
       onRequest: (records) => init.send(stream, records),
     });

@@ -60,11 +60,8 @@ export class Verdict {
    * each member not settled yet succeeds at entry `i`, its index being its sub-sequence.
    */
   stored: Uint8Array | undefined = undefined;
-  /** Other members stored where they belong (after a map refresh, or by their range). */
-  readonly succeeded: PendingRecord[] = [];
-  readonly shardIds: string[] = [];
-  readonly sequenceNumbers: string[] = [];
-  readonly subSequences: number[] = [];
+  /** Members of other Kinesis records whose landing shard turned out to hold them. */
+  readonly landedWell: Landing[] = [];
   /** Failed for good: settle as failures with `failCodes[i]` and `failMessages[i]`. */
   readonly failed: PendingRecord[] = [];
   readonly failCodes: string[] = [];
@@ -106,9 +103,8 @@ export class Verdict {
         }
       }
     }
-    const { succeeded, shardIds, sequenceNumbers, subSequences } = this;
-    for (let i = 0; i < succeeded.length; i++) {
-      visit(succeeded[i]!, shardIds[i]!, sequenceNumbers[i]!, subSequences[i]!);
+    for (const landing of this.landedWell) {
+      visit(landing.record, landing.shardId, landing.sequenceNumber, landing.subSequence);
     }
   }
 
@@ -122,13 +118,6 @@ export class Verdict {
       }
     }
     for (const shard of this.storedShards) visit(shard);
-  }
-
-  succeed(record: PendingRecord, shardId: string, sequenceNumber: string, sub: number): void {
-    this.succeeded.push(record);
-    this.shardIds.push(shardId);
-    this.sequenceNumbers.push(sequenceNumber);
-    this.subSequences.push(sub);
   }
 
   fail(record: PendingRecord, code: string, message: string): void {
@@ -240,10 +229,10 @@ export class Retrier {
   land(verdict: Verdict, landing: Landing, landed: Shard | undefined, routed = false): void {
     const member = landing.record;
     if (member.outcome !== undefined) return;
-    const { shardId, sequenceNumber, subSequence } = landing;
+    const { shardId, sequenceNumber } = landing;
     if (routed || (landed !== undefined && landed.holds(member))) {
       member.addAttempt(attempt(landing, member, shardId, sequenceNumber));
-      verdict.succeed(member, shardId, sequenceNumber, subSequence);
+      verdict.landedWell.push(landing);
       return;
     }
     const message = `Stored on ${shardId}, whose hash range does not hold this record's hash ` +
@@ -397,14 +386,15 @@ export function failedAttempt(
   errorMessage: string,
   landed?: { shardId: string; sequenceNumber: string },
 ): Attempt {
-  const base = {
+  return { ...timing(call, record), success: false, errorCode, errorMessage, ...landed };
+}
+
+/** When an attempt ran and how long the record had waited for it. */
+function timing(call: CallTimes, record: PendingRecord) {
+  return {
     startedAt: call.startedAt,
     endedAt: call.endedAt,
     delayMs: Math.max(0, call.startedAt - record.waitingSince),
     durationMs: call.endedAt - call.startedAt,
-    success: false,
-    errorCode,
-    errorMessage,
   };
-  return landed === undefined ? base : { ...base, ...landed };
 }
