@@ -14,8 +14,10 @@ interface SettleWaiter {
 
 export class OutstandingLedger {
   readonly #scheduler: Scheduler;
-  #records = 0;
-  #bytes = 0;
+  /** Admitted records not settled yet; only the ledger writes it. */
+  records = 0;
+  /** Their bytes (data plus partition key); only the ledger writes it. */
+  bytes = 0;
   #seq = 0;
   #oldest: PendingRecord | null = null;
   #newest: PendingRecord | null = null;
@@ -25,16 +27,6 @@ export class OutstandingLedger {
   /** @param scheduler Kept alive (persistent) while any record is outstanding. */
   constructor(scheduler: Scheduler) {
     this.#scheduler = scheduler;
-  }
-
-  /** Admitted records not settled yet. */
-  get records(): number {
-    return this.#records;
-  }
-
-  /** Their bytes (data plus partition key). */
-  get bytes(): number {
-    return this.#bytes;
   }
 
   /** The oldest outstanding record. */
@@ -51,8 +43,8 @@ export class OutstandingLedger {
       record.prev = this.#newest;
     }
     this.#newest = record;
-    if (this.#records++ === 0) this.#scheduler.persistent = true;
-    this.#bytes += record.size;
+    if (this.records++ === 0) this.#scheduler.persistent = true;
+    this.bytes += record.size;
     return ++this.#seq;
   }
 
@@ -65,8 +57,8 @@ export class OutstandingLedger {
     else next.prev = prev;
     record.prev = null;
     record.next = null;
-    this.#bytes -= record.size;
-    if (--this.#records === 0) this.#scheduler.persistent = false;
+    this.bytes -= record.size;
+    if (--this.records === 0) this.#scheduler.persistent = false;
   }
 
   /** Resolves the waiters whose records have all settled. */
