@@ -5,14 +5,8 @@
 const COMPACT_AFTER = 1024;
 
 export class Queue<T> {
-  readonly #compactAfter: number;
   #items: (T | undefined)[] = [];
   #head = 0;
-
-  /** @param compactAfter Taken slots kept before the array is cut down. */
-  constructor(compactAfter: number = COMPACT_AFTER) {
-    this.#compactAfter = compactAfter;
-  }
 
   /** Items in the queue. */
   get size(): number {
@@ -36,49 +30,13 @@ export class Queue<T> {
     const item = items[this.#head];
     items[this.#head++] = undefined;
     if (this.#head === items.length) {
-      items.length = 0;
+      this.#items = [];
       this.#head = 0;
-    } else if (this.#head > this.#compactAfter && this.#head * 2 > items.length) {
+    } else if (this.#head > COMPACT_AFTER && this.#head * 2 > items.length) {
       this.#items = items.slice(this.#head);
       this.#head = 0;
     }
     return item;
-  }
-
-  /**
-   * Inserts `item` in order of `key`, after the items with an equal key. Items mostly
-   * arrive in order, so this is usually a push.
-   */
-  insertOrdered(item: T, key: (item: T) => number): void {
-    const items = this.#items;
-    const value = key(item);
-    const size = items.length;
-    if (size === this.#head || key(items[size - 1]!) <= value) {
-      items.push(item);
-      return;
-    }
-    let low = this.#head;
-    let high = size;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (key(items[mid]!) <= value) low = mid + 1;
-      else high = mid;
-    }
-    items.splice(low, 0, item);
-  }
-
-  /** Takes out the items `test` picks, keeping the others in order; returns those taken. */
-  removeWhere(test: (item: T) => boolean): T[] {
-    const items = this.#items;
-    const removed: T[] = [];
-    let kept = this.#head;
-    for (let i = this.#head; i < items.length; i++) {
-      const item = items[i]!;
-      if (test(item)) removed.push(item);
-      else items[kept++] = item;
-    }
-    items.length = kept;
-    return removed;
   }
 
   /** Takes every item, front first, and leaves the queue empty. */
