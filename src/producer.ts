@@ -101,6 +101,7 @@ export class Producer implements AsyncDisposable {
   readonly #sender: Sender;
   readonly #retrier: Retrier;
   readonly #settlement: Settlement;
+  #spareVerdict: Verdict | undefined = undefined;
   readonly #pendingSampler: Deadline;
   /** The clock reading admissions of one synchronous burst share. */
   readonly #admitClock: BurstClock;
@@ -548,7 +549,11 @@ export class Producer implements AsyncDisposable {
   #onResult(call: PutRecordsCall): void {
     this.#emit?.called(call);
     const pipeline = this.#streams.get(call.stream)!;
-    const verdict = this.#retrier.decide(call, pipeline.shardMap);
+    // One verdict serves call after call; a call finished while another is being applied
+    // (the sender ends queued calls at once after close()) gets a new one.
+    const verdict = this.#spareVerdict ?? new Verdict();
+    this.#spareVerdict = undefined;
+    this.#retrier.decide(call, pipeline.shardMap, verdict);
     pipeline.learn(verdict);
     if (verdict.landings.length > 0) {
       for (const landing of verdict.landings) {
@@ -556,6 +561,8 @@ export class Producer implements AsyncDisposable {
       }
     }
     this.#settlement.apply(verdict);
+    verdict.clear();
+    this.#spareVerdict = verdict;
   }
 
   readonly #onExpired = (record: KinesisRecord): void => {

@@ -56,10 +56,10 @@ export class Verdict {
   /** The call decided, when the verdict is about one. */
   call: PutRecordsCall | undefined = undefined;
   /**
-   * `stored[i]` is 1 when the call's Kinesis record `i` was stored whole where it belongs:
-   * each member not settled yet succeeds at entry `i`, its index being its sub-sequence.
+   * Indices of the call's Kinesis records stored whole where they belong: each member of
+   * record `i` not settled yet succeeds at entry `i`, its index being its sub-sequence.
    */
-  stored: Uint8Array | undefined = undefined;
+  readonly stored: number[] = [];
   /** Members of other Kinesis records whose landing shard turned out to hold them. */
   readonly landedWell: Landing[] = [];
   /** Failed for good: settle as failures with `failCodes[i]` and `failMessages[i]`. */
@@ -89,10 +89,9 @@ export class Verdict {
   /** Calls `visit` for every success, in the call's order, then the others. */
   forEachSuccess(visit: SuccessVisitor): void {
     const { call, stored } = this;
-    if (call !== undefined && stored !== undefined) {
+    if (call !== undefined) {
       const entries = call.entries!;
-      for (let i = 0; i < stored.length; i++) {
-        if (stored[i] === 0) continue;
+      for (const i of stored) {
         const entry = entries[i]!;
         const members = call.records[i]!.records;
         for (let sub = 0; sub < members.length; sub++) {
@@ -111,13 +110,36 @@ export class Verdict {
   /** Calls `visit` with the predicted shard of every Kinesis record Kinesis stored. */
   forEachStoredShard(visit: (shard: Shard) => void): void {
     const { call, stored } = this;
-    if (call !== undefined && stored !== undefined) {
-      for (let i = 0; i < stored.length; i++) {
+    if (call !== undefined) {
+      for (const i of stored) {
         const shard = call.records[i]!.predictedShard;
-        if (stored[i] === 1 && shard !== null) visit(shard);
+        if (shard !== null) visit(shard);
       }
     }
     for (const shard of this.storedShards) visit(shard);
+  }
+
+  /** Empties the verdict for another call, keeping its lists' storage. */
+  clear(): void {
+    this.call = undefined;
+    this.seenAt = 0;
+    for (
+      const list of [
+        this.stored,
+        this.landedWell,
+        this.failed,
+        this.failCodes,
+        this.failMessages,
+        this.retried,
+        this.retryDelays,
+        this.landings,
+        this.storedShards,
+        this.throttledShards,
+        this.mispredicted,
+      ]
+    ) {
+      if (list.length > 0) list.length = 0;
+    }
   }
 
   fail(record: PendingRecord, code: string, message: string): void {
@@ -165,10 +187,10 @@ export class Retrier {
    *
    * @param call The call, with `error` or `entries` set.
    * @param shards The stream's shards as the map knows them now.
+   * @param verdict An empty verdict to fill (the producer reuses one).
    * @returns The verdict.
    */
-  decide(call: PutRecordsCall, shards: ShardLookup): Verdict {
-    const verdict = new Verdict();
+  decide(call: PutRecordsCall, shards: ShardLookup, verdict: Verdict = new Verdict()): Verdict {
     verdict.seenAt = call.startedAt;
     if (call.error !== undefined) {
       const { code, message } = call.error;
@@ -181,7 +203,6 @@ export class Retrier {
       return verdict;
     }
     verdict.call = call;
-    verdict.stored = new Uint8Array(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
       const record = call.records[i]!;
@@ -264,7 +285,7 @@ export class Retrier {
           member.addAttempt(attempt(call, member, shardId, sequence));
         }
       }
-      verdict.stored![index] = 1;
+      verdict.stored.push(index);
       return;
     }
     verdict.storedShards.push(predicted);
