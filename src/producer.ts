@@ -549,8 +549,9 @@ export class Producer implements AsyncDisposable {
   #onResult(call: PutRecordsCall): void {
     this.#emit?.called(call);
     const pipeline = this.#streams.get(call.stream)!;
-    // One verdict serves call after call; a call finished while another is being applied
-    // (the sender ends queued calls at once after close()) gets a new one.
+    // One verdict serves call after call while calls succeed; a call finished while
+    // another is being applied (the sender ends queued calls at once after close()) or
+    // after one that went wrong gets a new one.
     const verdict = this.#spareVerdict ?? new Verdict();
     this.#spareVerdict = undefined;
     this.#retrier.decide(call, pipeline.shardMap, verdict);
@@ -561,8 +562,7 @@ export class Producer implements AsyncDisposable {
       }
     }
     this.#settlement.apply(verdict);
-    verdict.clear();
-    this.#spareVerdict = verdict;
+    if (verdict.recycle()) this.#spareVerdict = verdict;
   }
 
   readonly #onExpired = (record: KinesisRecord): void => {

@@ -119,27 +119,21 @@ export class Verdict {
     for (const shard of this.storedShards) visit(shard);
   }
 
-  /** Empties the verdict for another call, keeping its lists' storage. */
-  clear(): void {
+  /**
+   * Empties the verdict for another call when it holds nothing but whole stored entries
+   * (the common case), so the next call needs no new lists.
+   *
+   * @returns Whether it was emptied; a verdict with anything else is left to be dropped.
+   */
+  recycle(): boolean {
+    const rare = this.landedWell.length + this.failed.length + this.retried.length +
+      this.landings.length + this.storedShards.length + this.throttledShards.length +
+      this.mispredicted.length;
+    if (rare > 0) return false;
     this.call = undefined;
     this.seenAt = 0;
-    for (
-      const list of [
-        this.stored,
-        this.landedWell,
-        this.failed,
-        this.failCodes,
-        this.failMessages,
-        this.retried,
-        this.retryDelays,
-        this.landings,
-        this.storedShards,
-        this.throttledShards,
-        this.mispredicted,
-      ]
-    ) {
-      if (list.length > 0) list.length = 0;
-    }
+    this.stored.length = 0;
+    return true;
   }
 
   fail(record: PendingRecord, code: string, message: string): void {

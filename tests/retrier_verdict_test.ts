@@ -325,3 +325,19 @@ test("Retrier.decide() leaves records that already settled alone", () => {
   );
   empty(verdict);
 });
+
+test("Verdict.recycle() empties a verdict of whole stored entries and refuses one with anything else", () => {
+  const stored = retrier().decide(
+    answered([single(inShard(0), SHARDS[0]!)], [{ ShardId: SHARDS[0]!.id, SequenceNumber: "1" }]),
+    known,
+  );
+  assert.equal(stored.recycle(), true);
+  assert.deepEqual(successes(stored).records, []);
+  assert.equal(stored.call, undefined);
+  const failed = retrier().decide(
+    failedCall([single(inShard(0), SHARDS[0]!)], "InternalFailure"),
+    known,
+  );
+  assert.equal(failed.recycle(), false);
+  assert.equal(failed.retried.length, 1, "left as it was");
+});
