@@ -88,6 +88,51 @@ export function createRecordWritable(
 }
 
 /**
+ * The producer's shared writable (`Producer.writable`): the same stream on every access
+ * while it is open. A stream that has been closed (a pipe that ended closes its
+ * destination), aborted or errored cannot take writes again, so once that has begun the
+ * next access creates a fresh one: pipes into `producer.writable` can follow one another,
+ * and each `close()` still waits only for the records written through its own stream.
+ *
+ * @param port The producer's admission calls.
+ * @returns A function that returns the current shared stream.
+ */
+export function sharedRecordWritable(
+  port: ProducerPort,
+): () => WritableStream<UserRecord | UserRecord[]> {
+  let current: WritableStream<UserRecord | UserRecord[]> | undefined;
+  const create = (): WritableStream<UserRecord | UserRecord[]> => {
+    const sink = new RecordSink(port, undefined, undefined, undefined);
+    const stream = new WritableStream<UserRecord | UserRecord[]>({
+      start: (controller) => sink.start(controller),
+      write: (chunk) => {
+        try {
+          return sink.write(chunk)?.catch((error: unknown) => retire(error));
+        } catch (error) {
+          return retire(error);
+        }
+      },
+      close: () => {
+        retire(undefined);
+        return sink.close();
+      },
+      abort: () => {
+        retire(undefined);
+        sink.abort();
+      },
+    }, new CountQueuingStrategy({ highWaterMark: 1 }));
+    // A write that failed errors the stream; the error is rethrown to the writer.
+    const retire = (error: unknown): never | undefined => {
+      if (current === stream) current = undefined;
+      if (error !== undefined) throw error;
+      return undefined;
+    };
+    return stream;
+  };
+  return () => current ??= create();
+}
+
+/**
  * Creates a transform stream that puts records into the producer behind `port` and
  * emits their results in input order.
  *

@@ -131,7 +131,11 @@ test("parseArguments() names the flag in every usage error", () => {
     ],
     [
       ["put", "--stream", "s", "--endpoint", "not a url"],
-      "Option '--endpoint' must be a URL: got 'not a url'",
+      "Option '--endpoint' must be an http:// or https:// URL: got 'not a url'",
+    ],
+    [
+      ["put", "--stream", "s", "--endpoint", "localhost:4567"],
+      "Option '--endpoint' must be an http:// or https:// URL: got 'localhost:4567'",
     ],
     [
       ["put", "--stream", "s", "--aggregation", "maybe"],

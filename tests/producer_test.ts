@@ -366,7 +366,7 @@ test("Producer's constructor names the option it rejects", () => {
     ],
     [{ metricsGranularity: "host" }, /'metricsGranularity'/, TypeError],
     [{ aggregationEnabled: "yes" }, /'aggregationEnabled' must be a boolean/, TypeError],
-    [{ endpoint: "not a url" }, /'endpoint' must be a URL/, TypeError],
+    [{ endpoint: "not a url" }, /'endpoint' must be an http:\/\/ or https:\/\/ URL/, TypeError],
     [{ stream: "no spaces allowed" }, /'stream'/, TypeError],
     [{ kinesisClient: {} }, /'kinesisClient'/, TypeError],
     [{ metricsSink: {} }, /'metricsSink'/, TypeError],
@@ -397,3 +397,66 @@ test("Producer.close() resolves even when the metrics sink never answers", async
   await closing;
   assert.equal(closed, true);
 });
+
+// Falsy values that are not valid: each must be refused at the call, never read as
+// "absent" (an empty ExplicitHashKey, for one, makes Kinesis reject the whole request).
+const FALSY_BUT_INVALID: readonly [string, RecordField, Record<string, unknown>][] = [
+  ['explicitHashKey ""', "explicitHashKey", { partitionKey: "k", data: "x", explicitHashKey: "" }],
+  ["explicitHashKey 0", "explicitHashKey", { partitionKey: "k", data: "x", explicitHashKey: 0 }],
+  ["explicitHashKey false", "explicitHashKey", {
+    partitionKey: "k",
+    data: "x",
+    explicitHashKey: false,
+  }],
+  ["explicitHashKey NaN", "explicitHashKey", {
+    partitionKey: "k",
+    data: "x",
+    explicitHashKey: NaN,
+  }],
+  ['partitionKey ""', "partitionKey", { partitionKey: "", data: "x" }],
+  ["partitionKey 0", "partitionKey", { partitionKey: 0, data: "x" }],
+  ["partitionKey false", "partitionKey", { partitionKey: false, data: "x" }],
+  ["partitionKey null", "partitionKey", { partitionKey: null, data: "x" }],
+  ["partitionKey undefined", "partitionKey", { data: "x" }],
+  ["data null", "data", { partitionKey: "k", data: null }],
+  ["data undefined", "data", { partitionKey: "k" }],
+  ["data 0", "data", { partitionKey: "k", data: 0 }],
+  ["data false", "data", { partitionKey: "k", data: false }],
+  ["data NaN", "data", { partitionKey: "k", data: NaN }],
+  ['stream ""', "stream", { stream: "", partitionKey: "k", data: "x" }],
+  ["stream 0", "stream", { stream: 0, partitionKey: "k", data: "x" }],
+  ["stream false", "stream", { stream: false, partitionKey: "k", data: "x" }],
+];
+
+/** Puts `record` through one of the producer's entry points and returns what it threw. */
+async function refusal(
+  producer: Producer,
+  entry: "put" | "tryPut" | "enqueue" | "writable",
+  record: UserRecord,
+): Promise<unknown> {
+  try {
+    if (entry === "put") await producer.put(record);
+    else if (entry === "enqueue") await producer.enqueue(record);
+    else if (entry === "tryPut") producer.tryPut(record);
+    else await ReadableStream.from([record]).pipeTo(producer.writable);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+for (const entry of ["put", "tryPut", "enqueue", "writable"] as const) {
+  test(`Producer.${entry} refuses every falsy-but-invalid field with a ValidationError and sends nothing`, async () => {
+    const { producer, kinesis, clock } = harness();
+    for (const [name, field, record] of FALSY_BUT_INVALID) {
+      const error = await refusal(producer, entry, record as unknown as UserRecord);
+      assert.ok(isValidationError(error), `${name}: refused with a ValidationError`);
+      assert.equal(error.field, field, `${name}: names the field`);
+    }
+    assert.equal(producer.outstandingRecords, 0);
+    await clock.advance(5000);
+    await producer.flush();
+    assert.equal(kinesis.putCalls.length, 0, "nothing was sent");
+    await producer.close();
+  });
+}
