@@ -9,6 +9,8 @@ import type { Shard } from "./shard_map.ts";
 /** Gets the result of records it owns (a writable stream, a transform). */
 export interface RecordOwner {
   onResult(result: RecordResult): void;
+  /** Sees each attempt as it ends, before the result (live retry counts). */
+  onAttempt?: ((attempt: Attempt) => void) | undefined;
 }
 
 export class PendingRecord implements RecordReceipt, HashKey {
@@ -92,6 +94,7 @@ export class PendingRecord implements RecordReceipt, HashKey {
     if (this.attempts === null) this.attempts = [attempt];
     else this.attempts.push(attempt);
     this.waitingSince = attempt.endedAt;
+    this.owner?.onAttempt?.(attempt);
   }
 
   /** Delivers the result; the producer guarantees it is called once. */

@@ -24,17 +24,26 @@ interface Run {
 }
 
 /** Runs the CLI in a child of this runtime with `input` on its standard input. */
-function runCli(args: string[], input = ""): Promise<Run> {
+function runCli(
+  args: string[],
+  input = "",
+  env: Record<string, string | undefined> = {},
+): Promise<Run> {
   const runtimeArgs = isDeno ? ["run", "--allow-all", CLI, ...args] : [CLI, ...args];
+  const childEnv: Record<string, string | undefined> = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: "AKIDTEST",
+    AWS_SECRET_ACCESS_KEY: "test-secret",
+    AWS_REGION: "us-east-1",
+    NO_COLOR: "1",
+    ...env,
+  };
+  for (const [key, value] of Object.entries(childEnv)) {
+    if (value === undefined) delete childEnv[key];
+  }
   const child = spawn(process.execPath, runtimeArgs, {
     stdio: ["pipe", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: "AKIDTEST",
-      AWS_SECRET_ACCESS_KEY: "test-secret",
-      AWS_REGION: "us-east-1",
-      NO_COLOR: "1",
-    },
+    env: childEnv as Record<string, string>,
   });
   let stdout = "";
   let stderr = "";
@@ -94,6 +103,7 @@ test("parseArguments() maps flags onto producer options", () => {
       keyField: "user.id",
       randomKey: false,
       failuresPath: "failed.ndjson",
+      rejectedPath: undefined,
       progress: "never",
       closeTimeoutMs: 30_000,
       producer: {
@@ -171,8 +181,26 @@ test("formatSummary() reports counts, rate and failures by code", () => {
   });
   assert.equal(
     text,
-    "webkpl put: 10,000 records to 'events' in 2.00 s: 9,998 stored, 2 failed, 1 lines rejected, 7 retries (4,999 records/s)\n" +
+    "webkpl put: 10,000 records to 'events' in 2.00 s: 9,998 stored, 2 failed, 1 line rejected, 7 retries (4,999 records/s)\n" +
       "  failures by code: ResourceNotFoundException: 2\n",
+  );
+});
+
+test("formatSummary() says '1 record', '1 line' and '1 retry' in the singular", () => {
+  const text = formatSummary({
+    stream: "events",
+    records: 1,
+    succeeded: 1,
+    failed: 0,
+    rejected: 1,
+    retries: 1,
+    errorCodes: {},
+    elapsedMs: 1000,
+    error: undefined,
+  });
+  assert.match(
+    text,
+    /: 1 record to 'events' in 1\.00 s: 1 stored, 0 failed, 1 line rejected, 1 retry \(/,
   );
 });
 
@@ -321,6 +349,7 @@ describe("cli put against kinesalite", () => {
     const stream = uniqueStreamName("cli-bad");
     await createStream(client, stream, { shardCount: 1 });
     const failures = join(dir, "bad.ndjson");
+    const rejectedFile = join(dir, "rejected.ndjson");
     const input = [
       JSON.stringify({ partitionKey: "a", data: "good-1" }),
       "{not json",
@@ -340,12 +369,15 @@ describe("cli put against kinesalite", () => {
         "json",
         "--failures",
         failures,
+        "--rejected",
+        rejectedFile,
       ],
       input,
     );
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /2 stored, 0 failed, 4 lines rejected/);
-    const rejected = (await readFile(failures, "utf8")).trim().split("\n").map((line) =>
+    assert.equal(await readFile(failures, "utf8"), "", "rejected lines are not failures");
+    const rejected = (await readFile(rejectedFile, "utf8")).trim().split("\n").map((line) =>
       JSON.parse(line)
     );
     assert.deepEqual(rejected.map((entry) => [entry.line, entry.errorCode]), [
@@ -364,35 +396,33 @@ describe("cli put against kinesalite", () => {
     ]);
   });
 
-  test("cli put to a stream that does not exist exits 1 with JSON lines naming ResourceNotFoundException", async () => {
+  test("cli put to a stream that does not exist exits 2 with one line naming ResourceNotFoundException", async () => {
     const stream = uniqueStreamName("cli-missing");
-    const lines = Array.from({ length: 20 }, (_, i) => `lost ${i}`);
+    const lines = Array.from({ length: 20_000 }, (_, i) => `lost ${i}`);
     const run = await runCli(
       ["put", "--stream", stream, "--endpoint", emulator.endpoint],
       lines.join("\n"),
     );
-    assert.equal(run.code, 1);
-    assert.match(run.stderr, /0 stored, 20 failed/);
-    assert.match(run.stderr, /failures by code: ResourceNotFoundException: 20/);
-    const failures = run.stderr.split("\n").filter((line) => line.startsWith("{")).map((line) =>
-      JSON.parse(line)
-    );
-    assert.equal(failures.length, 20);
-    assert.ok(failures.every((failure) => failure.errorCode === "ResourceNotFoundException"));
-    assert.deepEqual(failures.map((failure) => failure.data).sort(), [...lines].sort());
-    assert.ok(failures.every((failure) => typeof failure.partitionKey === "string"));
+    assert.equal(run.code, 2, run.stderr);
+    const printed = run.stderr.trim().split("\n");
+    assert.equal(printed.length, 1, run.stderr.slice(0, 500));
+    assert.match(printed[0]!, /^webkpl: ResourceNotFoundException: /);
+  });
 
-    const file = join(dir, "missing.ndjson");
-    const again = await runCli(
-      ["put", "--stream", stream, "--endpoint", emulator.endpoint, "--failures", file],
+  test("cli put without a region exits 2 with one line naming ClientError, reading nothing", async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i}`);
+    const run = await runCli(
+      ["put", "--stream", "s", "--endpoint", emulator.endpoint],
       lines.join("\n"),
+      {
+        AWS_REGION: undefined,
+        AWS_DEFAULT_REGION: undefined,
+        AWS_CONFIG_FILE: "/nonexistent/webkpl-test-config",
+      },
     );
-    assert.equal(again.code, 1);
-    assert.doesNotMatch(again.stderr, /^\{/m, "failures went to the file, not stderr");
-    const written = (await readFile(file, "utf8")).trim().split("\n").map((line) =>
-      JSON.parse(line)
-    );
-    assert.equal(written.length, 20);
-    assert.ok(written.every((failure) => failure.errorCode === "ResourceNotFoundException"));
+    assert.equal(run.code, 2, run.stderr);
+    const printed = run.stderr.trim().split("\n");
+    assert.equal(printed.length, 1, run.stderr.slice(0, 500));
+    assert.match(printed[0]!, /^webkpl: ClientError: .*[Rr]egion/);
   });
 });
