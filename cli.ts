@@ -9,9 +9,11 @@
  * deno run -A jsr:@webkpl/kpl/cli --help
  * ```
  *
- * It exits with 0 when every record was stored, 1 when any record failed or any input line
- * was rejected (each written as a JSON line to `--failures FILE` or standard error), and 2
- * for a usage error. The same code runs from a program through {@linkcode putRecords}.
+ * It exits with 0 when every record was stored, 1 when any record failed (each written as
+ * a JSON line to `--failures FILE` or standard error, ready to be fed back with
+ * `--format json`) or any input line was rejected (to `--rejected FILE` or standard
+ * error), 2 for a usage error or a configuration no record can get past, and 130/143 after
+ * SIGINT/SIGTERM. The same code runs from a program through {@linkcode putRecords}.
  *
  * @example Putting lines from a program, as the CLI does
  * ```ts ignore
