@@ -470,7 +470,7 @@ export async function putRecords(
         );
     }
   } catch (reason) {
-    error = firstLine(reason).replace(/^Error: /, "");
+    error = firstLine(reason);
   } finally {
     signal?.removeEventListener("abort", stop);
     // After an error, records already admitted still complete (or fail as ProducerClosed).
@@ -597,7 +597,7 @@ export async function main(args: readonly string[]): Promise<number> {
     });
   } catch (error) {
     // Nothing was read: e.g. the failures file cannot be created.
-    process.stderr.write(`webkpl: ${firstLine(error).replace(/^Error: /, "")}\n`);
+    process.stderr.write(`webkpl: ${firstLine(error)}\n`);
     return 1;
   } finally {
     process.off("SIGINT", onInterrupt);

@@ -211,7 +211,11 @@ export function credentialsProblem(value: unknown): string | undefined {
  * @returns The first line of its message.
  */
 export function firstLine(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const text = !(error instanceof Error)
+    ? String(error)
+    : error.name === "Error"
+    ? error.message
+    : `${error.name}: ${error.message}`;
   const end = text.indexOf("\n");
   return end === -1 ? text : text.slice(0, end);
 }
