@@ -82,7 +82,14 @@ export async function checkReadiness(
     return undefined;
   } catch (error) {
     signal?.throwIfAborted();
-    return verdict(describeError(error, timedOut));
+    return verdict(
+      timedOut
+        ? {
+          code: ErrorCodes.requestTimeout,
+          message: `ListShards did not answer within ${options.requestTimeoutMs} ms`,
+        }
+        : describeError(error, false),
+    );
   } finally {
     scheduler.cancel(timeout);
     signal?.removeEventListener("abort", onAbort);
