@@ -109,7 +109,9 @@ try {
       }),
     )
     .pipeTo(producer.writable);
-  console.log(`${recordNumber} lines stored in ${stream}, ${skipped} skipped`);
+  console.log(
+    `${recordNumber} line${recordNumber === 1 ? "" : "s"} stored in ${stream}, ${skipped} skipped`,
+  );
   if (skipped > 0) process.exitCode = 1;
 } catch (error) {
   if (!isRecordsFailedError(error)) throw error;
