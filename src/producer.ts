@@ -277,7 +277,7 @@ export class Producer implements AsyncDisposable {
    * @returns A promise that resolves when the check passed.
    * @throws {NotReadyError} With the code and whether it is permanent.
    *
-   * @example Failing fast on a missing region
+   * @example Failing fast on credentials the service does not recognise
    * ```ts
    * import { isNotReadyError, Producer } from "@webkpl/kpl";
    *
