@@ -9,9 +9,11 @@
  * deno run -A jsr:@webkpl/kpl/cli --help
  * ```
  *
- * It exits with 0 when every record was stored, 1 when any record failed or any input line
- * was rejected (each written as a JSON line to `--failures FILE` or standard error), and 2
- * for a usage error. The same code runs from a program through {@linkcode putRecords}.
+ * It exits with 0 when every record was stored, 1 when any record failed (each written as
+ * a JSON line to `--failures FILE` or standard error, ready to be fed back with
+ * `--format json`) or any input line was rejected (to `--rejected FILE` or standard
+ * error), 2 for a usage error or a configuration no record can get past, and 130/143 after
+ * SIGINT/SIGTERM. The same code runs from a program through {@linkcode putRecords}.
  *
  * @example Putting lines from a program, as the CLI does
  * ```ts ignore
@@ -32,11 +34,14 @@
 
 import { open } from "node:fs/promises";
 import process from "node:process";
-import { ValidationError } from "./src/errors.ts";
+import { ErrorCodes } from "./src/error_codes.ts";
+import { isNotReadyError, ValidationError } from "./src/errors.ts";
 import { assertPartitionKey, createHashKey, parseExplicitHashKey } from "./src/hash_key.ts";
+import { firstLine } from "./src/kinesis_client.ts";
+import type { Logger } from "./src/logger.ts";
 import { type ProducerOptions, resolveProducerOptions } from "./src/options.ts";
 import { Producer } from "./src/producer.ts";
-import type { RecordResult, UserRecord } from "./src/record.ts";
+import type { Attempt, RecordResult, UserRecord } from "./src/record.ts";
 import { utf8Length } from "./src/_utf8.ts";
 
 /** How `put` reads each input line. */
@@ -61,8 +66,13 @@ export interface PutCommand {
   readonly keyField: string | undefined;
   /** JSON envelopes only: ignore `partitionKey` and use a random key. */
   readonly randomKey: boolean;
-  /** Where failed records and rejected lines go as JSON lines; standard error when unset. */
+  /**
+   * Where failed records go as JSON envelopes (`--format json` input, so the file can be
+   * fed back as it is); standard error when unset.
+   */
   readonly failuresPath: string | undefined;
+  /** Where rejected input lines go as JSON lines; standard error when unset. */
+  readonly rejectedPath?: string | undefined;
   /** When live progress is shown; `auto` shows it only when standard error is a terminal. */
   readonly progress: ProgressMode;
   /** How long to wait for the last records once the input has ended. */
@@ -94,8 +104,14 @@ export interface PutSummary {
   readonly errorCodes: Readonly<Record<string, number>>;
   /** Milliseconds from the first read to the last result. */
   readonly elapsedMs: number;
-  /** Why the run stopped early, when it did (a read error, a record the producer refused). */
+  /** Why the run stopped early, when it did (a read error, a signal, a refused record). */
   readonly error: string | undefined;
+  /**
+   * Set when the start-up check found a configuration no record can get past (no region,
+   * bad credentials, a stream that does not exist): the one line to print. Nothing was
+   * read.
+   */
+  readonly notReady?: string | undefined;
 }
 
 /** Where `put` writes what it reports. */
@@ -109,6 +125,11 @@ export interface PutOutput {
   stderrIsTerminal?: boolean;
   /** Producer options added to the command's, e.g. credentials or a metrics sink. */
   producer?: ProducerOptions;
+  /**
+   * Stops the run: reading stops, the producer closes within the command's close timeout,
+   * and every record read but not stored is written to the failures output.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -167,16 +188,24 @@ Producer:
                                before failing them as ProducerClosed (default 30000).
 
 Output:
-  --failures FILE           write failed records and rejected lines as JSON lines to FILE
-                            (default: standard error). A failed record's line holds its
-                            partitionKey, data and explicitHashKey, so the file can be fed
-                            back with --format json.
+  --failures FILE           write failed records as JSON lines to FILE (default: standard
+                            error). Each line holds the record's partitionKey, data and
+                            explicitHashKey (plus errorCode, errorMessage, attempts), so
+                            the file can be fed back as it is:
+                              put --stream NAME --format json < FILE
+  --rejected FILE           write input lines that are not valid records as JSON lines to
+                            FILE (default: standard error), apart from the failures.
   --progress auto|always|never  live records/s, outstanding, retries and failures on standard
                             error (default auto: only when it is a terminal).
   -h, --help                show this help.
 
+Before reading, put checks the configuration once (region, credentials, the stream): a
+problem no record can get past is one line and exit status 2. On SIGINT or SIGTERM it stops
+reading, waits up to --close-timeout-ms for the records in flight, writes every record not
+stored to the failures output and prints the summary; a second signal exits at once.
+
 Exit status: 0 when every record was stored, 1 when a record failed or a line was rejected,
-2 for a usage error.
+2 for a usage or configuration error, 130 after SIGINT, 143 after SIGTERM.
 `;
 
 const NUMERIC_FLAGS: Readonly<Record<string, keyof ProducerOptions>> = {
@@ -231,6 +260,7 @@ export function parseArguments(args: readonly string[]): Command {
   let keyField: string | undefined;
   let randomKey = false;
   let failuresPath: string | undefined;
+  let rejectedPath: string | undefined;
   let progress: ProgressMode = "auto";
   let closeTimeoutMs = 30_000;
   for (let i = 0; i < rest.length; i++) {
@@ -287,6 +317,10 @@ export function parseArguments(args: readonly string[]): Command {
         failuresPath = value();
         if (failuresPath === "") throw new UsageError("Option '--failures' needs a file name");
         break;
+      case "--rejected":
+        rejectedPath = value();
+        if (rejectedPath === "") throw new UsageError("Option '--rejected' needs a file name");
+        break;
       case "--progress":
         progress = choice(flag, value(), ["auto", "always", "never"]);
         break;
@@ -329,6 +363,7 @@ export function parseArguments(args: readonly string[]): Command {
       keyField,
       randomKey,
       failuresPath,
+      rejectedPath,
       progress,
       closeTimeoutMs,
       producer: producer as ProducerOptions,
@@ -393,29 +428,85 @@ export async function putRecords(
   command: PutCommand,
   output: PutOutput,
 ): Promise<PutSummary> {
-  const options = { ...command.producer, ...output.producer };
-  const { maxRecordSize } = resolveProducerOptions(options);
   const report = new Report(command, output);
-  const failures = await openFailures(command.failuresPath, report);
+  // Producer warnings go through the report, which clears the progress line first.
+  const options: ProducerOptions = {
+    logger: report.logger,
+    ...command.producer,
+    ...output.producer,
+  };
+  const { maxRecordSize } = resolveProducerOptions(options);
+  const failures = await openOutput(command.failuresPath, report);
+  let rejected: LineOutput;
+  try {
+    rejected = await openOutput(command.rejectedPath, report);
+  } catch (error) {
+    await failures.close();
+    throw error;
+  }
   report.failures = failures;
+  report.rejected = rejected;
   const producer = new Producer(options);
+  const signal = output.signal;
+  const stop = (): void => {
+    report.message(
+      `webkpl: ${
+        String(signal!.reason)
+      }: stopped reading; waiting up to ${command.closeTimeoutMs} ms for the records in flight (send it again to exit at once)\n`,
+    );
+    // Records still waiting for room are refused at once; admitted ones get the timeout.
+    producer.close({ timeoutMs: command.closeTimeoutMs }).catch(() => {});
+  };
   let error: string | undefined;
+  let notReady: string | undefined;
   report.start(producer);
   try {
-    await input
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(lineBatches())
-      .pipeThrough(recordBatches(command, maxRecordSize, report))
-      .pipeTo(producer.createWritable({ onResult: report.onResult }));
+    notReady = await checkReady(producer, report, signal);
+    if (notReady === undefined) {
+      signal?.addEventListener("abort", stop, { once: true });
+      await recordSource(input, command, maxRecordSize, report, signal)
+        .pipeTo(
+          producer.createWritable({ onResult: report.onResult, onAttempt: report.onAttempt }),
+        );
+    }
   } catch (reason) {
-    error = reason instanceof Error ? reason.message : String(reason);
+    error = firstLine(reason);
   } finally {
+    signal?.removeEventListener("abort", stop);
     // After an error, records already admitted still complete (or fail as ProducerClosed).
     await producer.close({ timeoutMs: command.closeTimeoutMs });
     report.stop();
+    report.unsent(
+      signal?.aborted === true ? `the run was stopped by ${String(signal.reason)}` : error,
+    );
     await failures.close();
+    await rejected.close();
   }
-  return report.summary(error);
+  if (signal?.aborted) error = `stopped by ${String(signal.reason)}`;
+  return report.summary(error, notReady);
+}
+
+/**
+ * Runs the producer's start-up check. A permanent problem is returned as the one line to
+ * print; a passing one (an endpoint not up yet) is said once, so a run whose records
+ * will wait does not start in silence.
+ */
+async function checkReady(
+  producer: Producer,
+  report: Report,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  try {
+    await producer.ready({ signal });
+    return undefined;
+  } catch (error) {
+    if (!isNotReadyError(error)) throw error;
+    if (error.permanent) return error.message;
+    report.message(
+      `webkpl: ${error.message}; records will be retried until they are stored or expire (--record-ttl-ms)\n`,
+    );
+    return undefined;
+  }
 }
 
 /**
@@ -440,11 +531,13 @@ export async function putRecords(
 export function formatSummary(summary: PutSummary): string {
   const seconds = summary.elapsedMs / 1000;
   const rate = seconds > 0 ? Math.round(summary.succeeded / seconds) : summary.succeeded;
-  let text = `webkpl put: ${count(summary.records)} records to '${summary.stream}' in ` +
+  let text = `webkpl put: ${counted(summary.records, "record")} to '${summary.stream}' in ` +
     `${seconds.toFixed(2)} s: ${count(summary.succeeded)} stored, ${
       count(summary.failed)
     } failed, ` +
-    `${count(summary.rejected)} lines rejected, ${count(summary.retries)} retries ` +
+    `${counted(summary.rejected, "line")} rejected, ${
+      counted(summary.retries, "retry", "retries")
+    } ` +
     `(${count(rate)} records/s)\n`;
   const codes = Object.entries(summary.errorCodes);
   if (codes.length > 0) {
@@ -483,20 +576,44 @@ export async function main(args: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  const stop = new AbortController();
+  const onSignal = (name: "SIGINT" | "SIGTERM"): void => {
+    if (stop.signal.aborted) {
+      process.stderr.write(`\nwebkpl: ${name} again: exiting at once\n`);
+      process.exit(SIGNAL_STATUS[name]);
+    }
+    stop.abort(name);
+  };
+  const onInterrupt = (): void => onSignal("SIGINT");
+  const onTerminate = (): void => onSignal("SIGTERM");
+  process.on("SIGINT", onInterrupt);
+  process.on("SIGTERM", onTerminate);
   let summary: PutSummary;
   try {
     summary = await putRecords(standardInput(), command.put, {
       stderr: (text) => void process.stderr.write(text),
       stderrIsTerminal: process.stderr.isTTY === true,
+      signal: stop.signal,
     });
   } catch (error) {
     // Nothing was read: e.g. the failures file cannot be created.
-    process.stderr.write(`webkpl: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`webkpl: ${firstLine(error)}\n`);
     return 1;
+  } finally {
+    process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onTerminate);
+  }
+  if (summary.notReady !== undefined) {
+    process.stderr.write(`webkpl: ${summary.notReady}\n`);
+    return 2;
   }
   process.stderr.write(formatSummary(summary));
+  if (stop.signal.aborted) return SIGNAL_STATUS[stop.signal.reason as "SIGINT" | "SIGTERM"];
   return summary.failed === 0 && summary.rejected === 0 && summary.error === undefined ? 0 : 1;
 }
+
+/** The shell's exit status for a process ended by a signal: 128 + its number. */
+const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143 } as const;
 
 /** Standard input as a Web stream: the one place that knows which runtime it is on. */
 function standardInput(): ReadableStream<Uint8Array> {
@@ -509,58 +626,173 @@ function standardInput(): ReadableStream<Uint8Array> {
   throw new Error("The webkpl CLI runs under Deno or Bun");
 }
 
-/** Splits text into lines, emitting each chunk's complete lines as one array. */
-function lineBatches(): TransformStream<string, string[]> {
-  let partial = "";
-  return new TransformStream<string, string[]>({
-    transform(chunk, controller) {
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop()!;
-      if (lines.length > 0) controller.enqueue(lines);
+/**
+ * Reads `input` and emits its lines as batches of records, one batch per chunk read.
+ * Reading, splitting and parsing happen in one step, so every line read is either a
+ * record the report knows about or a rejected line: nothing read sits in a queue of text
+ * when the run stops. On `signal`, reading stops and the stream ends.
+ */
+function recordSource(
+  input: ReadableStream<Uint8Array>,
+  command: PutCommand,
+  maxRecordSize: number,
+  report: Report,
+  signal: AbortSignal | undefined,
+): ReadableStream<UserRecord[]> {
+  const reader = input.getReader();
+  const decoder = new TextDecoder();
+  const parse = lineParser(command, maxRecordSize, report);
+  // A line in UTF-16 code units is at most its UTF-8 bytes, so a line over the record
+  // size is too long at once; a JSON envelope may escape its data (\u0000 is six
+  // characters for one byte), so it gets room for that.
+  const maxLineLength = command.format === "json" && command.keyField === undefined
+    ? 6 * maxRecordSize + 65_536
+    : maxRecordSize;
+  const lines = new LineSplitter(maxLineLength, (lineNumber, start) => {
+    report.rejectLine(
+      lineNumber,
+      start,
+      new ValidationError(
+        `The line is longer than ${maxLineLength} characters, over the ${maxRecordSize} bytes a record may have`,
+        { field: "data" },
+      ),
+    );
+  });
+  let stopped = signal?.aborted === true;
+  const stop = (): void => {
+    stopped = true;
+    reader.cancel().catch(() => {});
+  };
+  return new ReadableStream<UserRecord[]>({
+    start() {
+      if (!stopped) signal?.addEventListener("abort", stop, { once: true });
     },
-    flush(controller) {
-      if (partial !== "") controller.enqueue([partial]);
+    async pull(controller) {
+      for (;;) {
+        const read = stopped ? { done: true as const, value: undefined } : await reader.read();
+        const batch: UserRecord[] = [];
+        const take = (line: string, lineNumber: number): void => {
+          const record = parse(line, lineNumber);
+          if (record !== undefined) {
+            report.sent(record);
+            batch.push(record);
+          }
+        };
+        if (read.done) {
+          lines.push(decoder.decode(), take);
+          lines.end(take);
+          signal?.removeEventListener("abort", stop);
+          if (batch.length > 0) controller.enqueue(batch);
+          controller.close();
+          return;
+        }
+        lines.push(decoder.decode(read.value, { stream: true }), take);
+        if (batch.length > 0) {
+          controller.enqueue(batch);
+          return;
+        }
+      }
+    },
+    cancel(reason) {
+      signal?.removeEventListener("abort", stop);
+      return reader.cancel(reason);
     },
   });
 }
 
+/**
+ * Splits text into lines in linear time: the unfinished line is kept as pieces and joined
+ * once, when its newline comes. A line longer than `maxLength` is reported as soon as it
+ * is, and skipped up to its newline without being kept.
+ */
+class LineSplitter {
+  readonly #maxLength: number;
+  readonly #onTooLong: (lineNumber: number, start: string) => void;
+  #pieces: string[] = [];
+  #length = 0;
+  #skipping = false;
+  #lineNumber = 0;
+
+  constructor(maxLength: number, onTooLong: (lineNumber: number, start: string) => void) {
+    this.#maxLength = maxLength;
+    this.#onTooLong = onTooLong;
+  }
+
+  push(text: string, emit: (line: string, lineNumber: number) => void): void {
+    let start = 0;
+    for (;;) {
+      const newline = text.indexOf("\n", start);
+      const end = newline === -1 ? text.length : newline;
+      if (end > start) this.#append(text, start, end);
+      if (newline === -1) return;
+      this.#finish(emit);
+      start = newline + 1;
+    }
+  }
+
+  /** Emits the last line when the input did not end with a newline. */
+  end(emit: (line: string, lineNumber: number) => void): void {
+    if (this.#length > 0 || this.#skipping) this.#finish(emit);
+  }
+
+  #append(text: string, start: number, end: number): void {
+    if (this.#skipping) return;
+    if (this.#length + end - start > this.#maxLength) {
+      const head = this.#pieces.join("").slice(0, 200) + text.slice(start, start + 200);
+      this.#pieces = [];
+      this.#length = 0;
+      this.#skipping = true;
+      this.#onTooLong(this.#lineNumber + 1, head.slice(0, 200));
+      return;
+    }
+    this.#pieces.push(start === 0 && end === text.length ? text : text.slice(start, end));
+    this.#length += end - start;
+  }
+
+  #finish(emit: (line: string, lineNumber: number) => void): void {
+    const lineNumber = ++this.#lineNumber;
+    if (this.#skipping) {
+      this.#skipping = false;
+      return;
+    }
+    const pieces = this.#pieces;
+    const line = pieces.length === 1 ? pieces[0]! : pieces.join("");
+    this.#pieces = [];
+    this.#length = 0;
+    emit(line, lineNumber);
+  }
+}
+
 const scratchHashKey = createHashKey();
 
-/** Turns batches of lines into batches of records; bad lines go to the report. */
-function recordBatches(
+/** Turns one line into a record, or reports it as rejected and returns `undefined`. */
+function lineParser(
   command: PutCommand,
   maxRecordSize: number,
   report: Report,
-): TransformStream<string[], UserRecord[]> {
-  let lineNumber = 0;
+): (line: string, lineNumber: number) => LineRecord | undefined {
   const { stream, format, keyField, randomKey } = command;
   const keyPath = keyField?.split(".");
-  return new TransformStream<string[], UserRecord[]>({
-    transform(lines, controller) {
-      const records: UserRecord[] = [];
-      for (let line of lines) {
-        lineNumber++;
-        if (line.endsWith("\r")) line = line.slice(0, -1);
-        if (line.trim() === "") continue;
-        try {
-          const record = format === "lines"
-            ? { stream, partitionKey: crypto.randomUUID(), data: line }
-            : jsonRecord(line, stream, keyPath, randomKey);
-          const size = utf8Length(record.partitionKey) + utf8Length(record.data);
-          if (size > maxRecordSize) {
-            throw new ValidationError(
-              `The record's data plus partition key is ${size} bytes, over the ${maxRecordSize} bytes allowed`,
-              { field: "data" },
-            );
-          }
-          records.push(record);
-        } catch (error) {
-          report.rejectLine(lineNumber, line, error);
-        }
+  return (line, lineNumber) => {
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    if (line.trim() === "") return undefined;
+    try {
+      const record = format === "lines"
+        ? { stream, partitionKey: crypto.randomUUID(), data: line }
+        : jsonRecord(line, stream, keyPath, randomKey);
+      const size = utf8Length(record.partitionKey) + utf8Length(record.data);
+      if (size > maxRecordSize) {
+        throw new ValidationError(
+          `The record's data plus partition key is ${size} bytes, over the ${maxRecordSize} bytes allowed`,
+          { field: "data" },
+        );
       }
-      if (records.length > 0) controller.enqueue(records);
-    },
-  });
+      return record;
+    } catch (error) {
+      report.rejectLine(lineNumber, line, error);
+      return undefined;
+    }
+  };
 }
 
 interface LineRecord extends UserRecord {
@@ -605,13 +837,13 @@ function jsonRecord(
   return { stream, partitionKey, data, explicitHashKey: explicitHashKey as string };
 }
 
-/** A text sink for failure lines. */
-interface FailureOutput {
+/** A text sink for failure or rejection lines. */
+interface LineOutput {
   write(text: string): void;
   close(): Promise<void>;
 }
 
-async function openFailures(path: string | undefined, report: Report): Promise<FailureOutput> {
+async function openOutput(path: string | undefined, report: Report): Promise<LineOutput> {
   if (path === undefined) {
     return { write: (text) => report.message(text), close: () => Promise.resolve() };
   }
@@ -642,12 +874,13 @@ async function openFailures(path: string | undefined, report: Report): Promise<F
 
 const PROGRESS_INTERVAL_MS = 250;
 
-/** Counts results, writes failure lines and draws the progress line. */
+/** Counts results, writes failure and rejection lines and draws the progress line. */
 class Report {
   readonly #command: PutCommand;
   readonly #output: PutOutput;
   readonly #showProgress: boolean;
-  failures: FailureOutput | undefined;
+  failures: LineOutput | undefined;
+  rejected: LineOutput | undefined;
   #producer: Producer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #startedAt = 0;
@@ -655,18 +888,34 @@ class Report {
   #records = 0;
   #succeeded = 0;
   #failed = 0;
-  #rejected = 0;
+  #rejectedLines = 0;
   #retries = 0;
+  #failedAttempts = 0;
   #errorCodes: Record<string, number> = {};
   #progressShown = false;
   #lastTick = 0;
   #lastSettled = 0;
+  /** Records read and handed on that have no result yet. */
+  readonly #unsettled = new Set<UserRecord>();
 
   constructor(command: PutCommand, output: PutOutput) {
     this.#command = command;
     this.#output = output;
     this.#showProgress = command.progress === "always" ||
       (command.progress === "auto" && output.stderrIsTerminal === true);
+  }
+
+  /** The producer's logger: warnings and errors on their own lines, never on the progress. */
+  readonly logger: Logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (message: string, ...details: unknown[]) => this.#log(message, details),
+    error: (message: string, ...details: unknown[]) => this.#log(message, details),
+  };
+
+  #log(message: string, details: unknown[]): void {
+    const text = [message, ...details.map((detail) => firstLine(detail))].join(": ");
+    this.message(`webkpl: ${text}\n`);
   }
 
   start(producer: Producer): void {
@@ -685,17 +934,49 @@ class Report {
     this.#clearProgress();
   }
 
+  /** A record read from the input, on its way into the producer. */
+  sent(record: UserRecord): void {
+    this.#unsettled.add(record);
+  }
+
+  readonly onAttempt = (attempt: Attempt): void => {
+    if (!attempt.success) this.#failedAttempts++;
+  };
+
   readonly onResult = (result: RecordResult): void => {
+    this.#unsettled.delete(result.record);
     this.#records++;
     this.#retries += result.attempts.length > 0 ? result.attempts.length - 1 : 0;
     if (result.success) {
       this.#succeeded++;
       return;
     }
+    this.#fail(
+      result.record,
+      result.errorCode ?? "Unknown",
+      result.errorMessage,
+      result.attempts.length,
+    );
+  };
+
+  /**
+   * Fails every record read that never got a result: the run stopped (a signal, an error)
+   * before the producer admitted it.
+   */
+  unsent(reason: string | undefined): void {
+    const message = `Not sent: ${
+      reason ?? "the run stopped"
+    } before the record entered the producer`;
+    for (const record of this.#unsettled) {
+      this.#records++;
+      this.#fail(record, ErrorCodes.producerClosed, message, 0);
+    }
+    this.#unsettled.clear();
+  }
+
+  #fail(record: UserRecord, code: string, message: string | undefined, attempts: number): void {
     this.#failed++;
-    const code = result.errorCode ?? "Unknown";
     this.#errorCodes[code] = (this.#errorCodes[code] ?? 0) + 1;
-    const record = result.record;
     this.failures!.write(
       JSON.stringify({
         partitionKey: record.partitionKey,
@@ -704,15 +985,15 @@ class Report {
           ? {}
           : { explicitHashKey: record.explicitHashKey }),
         errorCode: code,
-        errorMessage: result.errorMessage,
-        attempts: result.attempts.length,
+        errorMessage: message,
+        attempts,
       }) + "\n",
     );
-  };
+  }
 
   rejectLine(lineNumber: number, line: string, error: unknown): void {
-    this.#rejected++;
-    this.failures!.write(
+    this.#rejectedLines++;
+    this.rejected!.write(
       JSON.stringify({
         line: lineNumber,
         errorCode: "InvalidInput",
@@ -727,17 +1008,18 @@ class Report {
     this.#output.stderr(text);
   }
 
-  summary(error: string | undefined): PutSummary {
+  summary(error: string | undefined, notReady: string | undefined): PutSummary {
     return {
       stream: this.#command.stream,
       records: this.#records,
       succeeded: this.#succeeded,
       failed: this.#failed,
-      rejected: this.#rejected,
+      rejected: this.#rejectedLines,
       retries: this.#retries,
       errorCodes: { ...this.#errorCodes },
       elapsedMs: Math.max(0, this.#endedAt - this.#startedAt),
       error,
+      notReady,
     };
   }
 
@@ -748,10 +1030,13 @@ class Report {
     this.#lastTick = now;
     this.#lastSettled = settled;
     const outstanding = this.#producer?.outstandingRecords ?? 0;
+    // Every failed attempt but a failed record's last one was followed by another: the
+    // retries so far, including those of records still in flight.
+    const retries = Math.max(this.#retries, this.#failedAttempts - this.#failed);
     this.#output.stderr(
       `\r\x1b[K${count(settled)} records  ${count(Math.round(rate))}/s  outstanding ${
         count(outstanding)
-      }  retries ${count(this.#retries)}  failures ${count(this.#failed + this.#rejected)}`,
+      }  retries ${count(retries)}  failures ${count(this.#failed + this.#rejectedLines)}`,
     );
     this.#progressShown = true;
   }
@@ -765,6 +1050,11 @@ class Report {
 
 function count(n: number): string {
   return n.toLocaleString("en-US");
+}
+
+/** `1 record`, `2 records`. */
+function counted(n: number, singular: string, plural = `${singular}s`): string {
+  return `${count(n)} ${n === 1 ? singular : plural}`;
 }
 
 if (import.meta.main) {

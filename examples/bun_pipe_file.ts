@@ -28,31 +28,91 @@ await using producer = new Producer({
   ...(endpoint === undefined ? {} : { endpoint }),
 });
 
-let partial = "";
+// The limit of one record (data plus partition key, `maxRecordSize`), with room for the key.
+const MAX_LINE_LENGTH = 1024 * 1024 - 64;
+const encoder = new TextEncoder();
 let lineNumber = 0;
+let recordNumber = 0;
+let skipped = 0;
+// A line within the character cap can still be over it in UTF-8 bytes; only a line with
+// more than a third of the cap in characters can be, so only those are measured.
+function fits(line: string): boolean {
+  if (line.length * 3 <= MAX_LINE_LENGTH) return true;
+  if (encoder.encode(line).length <= MAX_LINE_LENGTH) return true;
+  console.error(`a line of ${line.length} characters is over ${MAX_LINE_LENGTH} bytes: skipped`);
+  skipped++;
+  return false;
+}
 const toRecords = (lines: string[]): UserRecord[] =>
-  lines.filter((line) => line !== "").map((data) => ({
-    partitionKey: `line-${++lineNumber}`,
+  lines.filter((line) => line !== "" && fits(line)).map((data) => ({
+    partitionKey: `line-${++recordNumber}`,
     data,
   }));
+
+/**
+ * Splits text into lines in linear time: the unfinished line is kept as pieces and
+ * joined once, at its newline. A line longer than `max` characters is reported as soon as
+ * it is and skipped up to its newline, never kept whole in memory.
+ */
+function splitLines(max: number): TransformStream<string, string[]> {
+  let pieces: string[] = [];
+  let length = 0;
+  let skipping = false;
+  const append = (text: string): void => {
+    if (skipping || text === "") return;
+    if (length + text.length > max) {
+      console.error(`line ${lineNumber + 1} is longer than ${max} characters: skipped`);
+      skipped++;
+      skipping = true;
+      pieces = [];
+      length = 0;
+      return;
+    }
+    pieces.push(text);
+    length += text.length;
+  };
+  const finish = (lines: string[]): void => {
+    lineNumber++;
+    if (!skipping) lines.push(pieces.join(""));
+    pieces = [];
+    length = 0;
+    skipping = false;
+  };
+  return new TransformStream({
+    transform(chunk, controller) {
+      const lines: string[] = [];
+      let start = 0;
+      for (let end = chunk.indexOf("\n"); end !== -1; end = chunk.indexOf("\n", start)) {
+        append(chunk.slice(start, end));
+        finish(lines);
+        start = end + 1;
+      }
+      append(chunk.slice(start));
+      if (lines.length > 0) controller.enqueue(lines);
+    },
+    flush(controller) {
+      if (length === 0 && !skipping) return;
+      const lines: string[] = [];
+      finish(lines);
+      if (lines.length > 0) controller.enqueue(lines);
+    },
+  });
+}
 
 try {
   await Bun.file(path).stream()
     .pipeThrough(new TextDecoderStream())
+    .pipeThrough(splitLines(MAX_LINE_LENGTH))
     .pipeThrough(
-      new TransformStream<string, UserRecord[]>({
-        transform(chunk, controller) {
-          const lines = (partial + chunk).split("\n");
-          partial = lines.pop()!;
-          controller.enqueue(toRecords(lines));
-        },
-        flush(controller) {
-          controller.enqueue(toRecords([partial]));
-        },
+      new TransformStream<string[], UserRecord[]>({
+        transform: (lines, controller) => controller.enqueue(toRecords(lines)),
       }),
     )
     .pipeTo(producer.writable);
-  console.log(`${lineNumber} lines stored in ${stream}`);
+  console.log(
+    `${recordNumber} line${recordNumber === 1 ? "" : "s"} stored in ${stream}, ${skipped} skipped`,
+  );
+  if (skipped > 0) process.exitCode = 1;
 } catch (error) {
   if (!isRecordsFailedError(error)) throw error;
   console.error(`${error.message}; e.g. ${JSON.stringify(error.failures[0]?.record)}`);

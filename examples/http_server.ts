@@ -25,19 +25,48 @@ const producer = new Producer({
   maxOutstandingBytes: 64 * 1024 * 1024,
 });
 
-/** Splits text into lines and turns each chunk's lines into one array of records. */
+// The limit of one record (data plus partition key, `maxRecordSize`), with room for the key.
+const MAX_LINE_LENGTH = 1024 * 1024 - 64;
+
+/**
+ * Splits text into lines and turns each chunk's lines into one array of records, in
+ * linear time: the unfinished line is kept as pieces and joined once, at its newline. A
+ * line longer than a record may be fails the body as soon as it is, without reading on.
+ */
 function linesToRecords(partitionKey: () => string): TransformStream<string, UserRecord[]> {
-  let partial = "";
-  const records = (lines: string[]): UserRecord[] =>
-    lines.filter((line) => line !== "").map((data) => ({ partitionKey: partitionKey(), data }));
+  let pieces: string[] = [];
+  let length = 0;
+  let lineNumber = 0;
+  const append = (text: string): void => {
+    length += text.length;
+    if (length > MAX_LINE_LENGTH) {
+      throw new RangeError(`Line ${lineNumber + 1} is longer than ${MAX_LINE_LENGTH} characters`);
+    }
+    if (text !== "") pieces.push(text);
+  };
+  const finish = (records: UserRecord[]): void => {
+    lineNumber++;
+    const data = pieces.join("");
+    pieces = [];
+    length = 0;
+    if (data !== "") records.push({ partitionKey: partitionKey(), data });
+  };
   return new TransformStream({
     transform(chunk, controller) {
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop()!;
-      if (lines.length > 0) controller.enqueue(records(lines));
+      const records: UserRecord[] = [];
+      let start = 0;
+      for (let end = chunk.indexOf("\n"); end !== -1; end = chunk.indexOf("\n", start)) {
+        append(chunk.slice(start, end));
+        finish(records);
+        start = end + 1;
+      }
+      append(chunk.slice(start));
+      if (records.length > 0) controller.enqueue(records);
     },
     flush(controller) {
-      if (partial !== "") controller.enqueue(records([partial]));
+      const records: UserRecord[] = [];
+      if (length > 0) finish(records);
+      if (records.length > 0) controller.enqueue(records);
     },
   });
 }

@@ -12,6 +12,8 @@ import type { Shard } from "./shard_map.ts";
 /** Gets the result of records it owns (a writable stream, a transform). */
 export interface RecordOwner {
   onResult(result: RecordResult): void;
+  /** Sees each attempt as it ends, before the result (live retry counts). */
+  onAttempt?: ((attempt: Attempt) => void) | undefined;
 }
 
 export class PendingRecord implements RecordReceipt, HashKey {
@@ -132,6 +134,7 @@ export class PendingRecord implements RecordReceipt, HashKey {
     if (this.attempts === null) this.attempts = [attempt];
     else this.attempts.push(attempt);
     this.waitingSince = attempt.endedAt;
+    this.owner?.onAttempt?.(attempt);
   }
 
   /** Records a failed attempt whose error an `Expired` result will name. */

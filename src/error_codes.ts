@@ -22,8 +22,15 @@ export const ErrorCodes = {
   requestTimeout: "RequestTimeout",
   /** The request never got an HTTP answer (connection refused, reset, DNS). */
   networkError: "NetworkError",
-  /** The default Kinesis client could not be created (the SDK failed to load). */
+  /** The default Kinesis client could not be created (the SDK failed to load, no region). */
   clientError: "ClientError",
+  /**
+   * The credentials are missing, malformed, or their provider failed: permanent, and
+   * found once (every later call fails the same way without asking the provider again).
+   */
+  credentialsError: "CredentialsError",
+  /** The credentials provider failed but marked its error as retryable. */
+  credentialsUnavailable: "CredentialsUnavailable",
   /** Per-record Kinesis throttling. */
   throughputExceeded: "ProvisionedThroughputExceededException",
 } as const;
@@ -49,6 +56,7 @@ const PERMANENT: ReadonlySet<string> = new Set([
   "OptInRequired",
   ErrorCodes.recordCountMismatch,
   ErrorCodes.clientError,
+  ErrorCodes.credentialsError,
   // The runtime or the SDK cannot make the call at all: a denied permission (Deno) or no
   // credentials anywhere in the provider chain.
   "NotCapable",

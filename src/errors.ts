@@ -206,3 +206,62 @@ export class RecordsFailedError extends Error {
 export function isRecordsFailedError(value: unknown): value is RecordsFailedError {
   return typeof value === "object" && value !== null && RECORDS_FAILED in value;
 }
+
+const NOT_READY = Symbol.for("webkpl.NotReadyError");
+
+/** Options for {@linkcode NotReadyError}. */
+export interface NotReadyErrorOptions extends ErrorOptions {
+  /** The error code, as a record's result would carry it. */
+  code: string;
+  /** Retrying cannot fix it. */
+  permanent: boolean;
+}
+
+/**
+ * `Producer.ready()` found a problem: no client (`ClientError`, e.g. no region), bad
+ * credentials (`CredentialsError`), or an error from listing the default stream's shards
+ * (`ResourceNotFoundException`, `NetworkError`, ...). When `permanent` is true and the
+ * problem concerns the client, every record put afterwards fails with the same `code`.
+ *
+ * @example Telling a configuration error from an endpoint that is not up yet
+ * ```ts
+ * import { isNotReadyError, NotReadyError } from "@webkpl/kpl";
+ *
+ * const error: unknown = new NotReadyError("Region is missing", {
+ *   code: "ClientError",
+ *   permanent: true,
+ * });
+ * if (isNotReadyError(error)) console.log(error.code, error.permanent); // "ClientError" true
+ * ```
+ */
+export class NotReadyError extends Error {
+  /** The error code, as a record's result would carry it. */
+  readonly code: string;
+  /** Retrying cannot fix it. */
+  readonly permanent: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, without credentials or stack traces.
+   * @param options The code and whether it is permanent.
+   */
+  constructor(message: string, options: NotReadyErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "NotReadyError";
+    this.code = options.code;
+    this.permanent = options.permanent;
+    Object.defineProperty(this, NOT_READY, { value: true });
+  }
+}
+
+/**
+ * Whether `value` is a {@linkcode NotReadyError}, from this or any other copy of the
+ * module.
+ *
+ * @param value Anything that was thrown.
+ * @returns `true` when `value` is a not-ready error.
+ */
+export function isNotReadyError(value: unknown): value is NotReadyError {
+  return typeof value === "object" && value !== null && NOT_READY in value;
+}

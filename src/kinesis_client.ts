@@ -180,9 +180,102 @@ function withCause(message: string, cause: unknown): string {
 }
 
 /**
+ * What is wrong with a static credentials object, or `undefined` when its shape is right.
+ * Names fields, never their values.
+ *
+ * @param value A candidate credentials object.
+ * @returns The problem, or `undefined`.
+ */
+export function credentialsProblem(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) {
+    return `got ${value === null ? "null" : typeof value}`;
+  }
+  const { accessKeyId, secretAccessKey, sessionToken } = value as Record<string, unknown>;
+  if (typeof accessKeyId !== "string" || accessKeyId === "") {
+    return "'accessKeyId' is missing or not a non-empty string";
+  }
+  if (typeof secretAccessKey !== "string" || secretAccessKey === "") {
+    return "'secretAccessKey' is missing or not a non-empty string";
+  }
+  if (sessionToken !== undefined && typeof sessionToken !== "string") {
+    return "'sessionToken' is not a string";
+  }
+  return undefined;
+}
+
+/**
+ * An error's message without the stack trace some runtimes append to it (Deno's module
+ * errors do), so results and logs carry one readable line.
+ *
+ * @param error What was thrown.
+ * @returns The first line of its message.
+ */
+export function firstLine(error: unknown): string {
+  const text = !(error instanceof Error)
+    ? String(error)
+    : error.name === "Error"
+    ? error.message
+    : `${error.name}: ${error.message}`;
+  const end = text.indexOf("\n");
+  return end === -1 ? text : text.slice(0, end);
+}
+
+function namedError(code: string, message: string): Error {
+  const error = new Error(message);
+  error.name = code;
+  return error;
+}
+
+/**
+ * Turns a failure to obtain credentials into a `CredentialsError` (permanent), or a
+ * `CredentialsUnavailable` (retried) when the provider marked its error as retryable,
+ * as the SDK's own providers do for a metadata service that did not answer.
+ */
+function credentialsFailure(error: unknown): Error {
+  const flags = (typeof error === "object" && error !== null ? error : {}) as {
+    $retryable?: unknown;
+    retryable?: unknown;
+  };
+  const recoverable = Boolean(flags.$retryable) || flags.retryable === true;
+  const message = error instanceof Error ? error.message.split("\n", 1)[0]! : String(error);
+  return namedError(
+    recoverable ? ErrorCodes.credentialsUnavailable : ErrorCodes.credentialsError,
+    `The credentials could not be resolved: ${message}`,
+  );
+}
+
+// The SDK packages as Deno finds them without the import map of this repository (a
+// script outside the clone, or a project of its own): npm specifiers. Bun and Node
+// resolve the bare names from node_modules.
+type Sdk = [
+  typeof import("@aws-sdk/client-kinesis"),
+  typeof import("@smithy/fetch-http-handler"),
+];
+
+async function loadSdk(): Promise<Sdk> {
+  try {
+    return await Promise.all([
+      import("@aws-sdk/client-kinesis"),
+      import("@smithy/fetch-http-handler"),
+    ]);
+  } catch (error) {
+    try {
+      return await Promise.all([
+        import("npm:@aws-sdk/client-kinesis@^3.1143.0"),
+        import("npm:@smithy/fetch-http-handler@^5.8.1"),
+      ]) as Sdk;
+    } catch {
+      throw error;
+    }
+  }
+}
+
+/**
  * Builds the default client on `@aws-sdk/client-kinesis`, speaking through Web `fetch`
  * (`@smithy/fetch-http-handler`) with the SDK's own retries off: the producer owns the
- * retry policy.
+ * retry policy. Credentials are resolved before each call, so a missing or malformed
+ * credential fails as `CredentialsError`, once: later calls fail the same way without
+ * asking the provider again.
  *
  * @param options Region, endpoint, credentials and request timeout.
  * @returns A client for the producer.
@@ -190,10 +283,7 @@ function withCause(message: string, cause: unknown): string {
 export async function createDefaultKinesisClient(
   options: DefaultKinesisClientOptions,
 ): Promise<KinesisClient> {
-  const [sdk, fetchHandler] = await Promise.all([
-    import("@aws-sdk/client-kinesis"),
-    import("@smithy/fetch-http-handler"),
-  ]);
+  const [sdk, fetchHandler] = await loadSdk();
   // The request timeout is enforced by the producer's abort signal: the handler's own
   // timeout rejects the call but leaves the fetch running.
   const config: Record<string, unknown> = {
@@ -212,11 +302,32 @@ export async function createDefaultKinesisClient(
     client.destroy();
     throw error;
   }
+  let credentialsFailed: Error | undefined;
+  const checkCredentials = async (): Promise<void> => {
+    if (credentialsFailed !== undefined) throw credentialsFailed;
+    let problem: string | undefined;
+    try {
+      problem = credentialsProblem(await client.config.credentials());
+    } catch (error) {
+      const failure = credentialsFailure(error);
+      if (failure.name === ErrorCodes.credentialsError) credentialsFailed = failure;
+      throw failure;
+    }
+    if (problem !== undefined) {
+      credentialsFailed = namedError(
+        ErrorCodes.credentialsError,
+        `The resolved credentials are not valid: ${problem}`,
+      );
+      throw credentialsFailed;
+    }
+  };
   return {
-    putRecords(input, { signal }) {
+    async putRecords(input, { signal }) {
+      await checkCredentials();
       return client.send(new sdk.PutRecordsCommand(input), { abortSignal: signal });
     },
-    listShards(input, { signal }) {
+    async listShards(input, { signal }) {
+      await checkCredentials();
       return client.send(new sdk.ListShardsCommand(input), { abortSignal: signal });
     },
     close() {

@@ -6,7 +6,11 @@
  */
 
 import type { Clock } from "./clock.ts";
-import type { KinesisClient, KinesisCredentials } from "./kinesis_client.ts";
+import {
+  credentialsProblem,
+  type KinesisClient,
+  type KinesisCredentials,
+} from "./kinesis_client.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsGranularity, MetricsLevel } from "./metrics.ts";
 import type { MetricsSink } from "./metrics_sink.ts";
@@ -105,13 +109,46 @@ export interface ResolvedProducerOptions {
 
 const MiB = 1024 * 1024;
 const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
+const HTTP_URL = /^https?:\/\/[^/?#]/i;
+
+// Every key of ProducerOptions, so a misspelt one (`recordMaxBufferedTime`) is refused
+// instead of silently doing nothing. A new option must be added here too.
+const OPTION_KEYS: readonly (keyof ProducerOptions)[] = [
+  "region",
+  "endpoint",
+  "credentials",
+  "kinesisClient",
+  "stream",
+  "aggregationEnabled",
+  "aggregationMaxCount",
+  "aggregationMaxSize",
+  "collectionMaxCount",
+  "collectionMaxSize",
+  "recordMaxBufferedTimeMs",
+  "recordTtlMs",
+  "rateLimit",
+  "failIfThrottled",
+  "maxOutstandingRecords",
+  "maxOutstandingBytes",
+  "maxRecordSize",
+  "maxInFlightRequests",
+  "requestTimeoutMs",
+  "metricsLevel",
+  "metricsGranularity",
+  "metricsSink",
+  "metricsUploadIntervalMs",
+  "logger",
+  "clock",
+  "random",
+];
+const KNOWN_KEYS: ReadonlySet<string> = new Set(OPTION_KEYS);
 
 /**
  * Fills defaults in and checks every option.
  *
  * @param options What the caller passed.
  * @returns The complete options.
- * @throws {TypeError} When an option has the wrong type.
+ * @throws {TypeError} When an option has the wrong type or an unknown name.
  * @throws {RangeError} When an option is out of range.
  */
 export function resolveProducerOptions(options: ProducerOptions): ResolvedProducerOptions {
@@ -120,11 +157,12 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
       `Cannot create producer as options must be an object: current value is ${options}`,
     );
   }
+  checkKeys(options);
   const maxRecordSize = number(options, "maxRecordSize", 1 * MiB, 1, 10 * MiB, true);
   const resolved: ResolvedProducerOptions = {
     region: optionalString(options, "region"),
     endpoint: endpoint(options),
-    credentials: options.credentials,
+    credentials: credentials(options),
     kinesisClient: kinesisClient(options),
     stream: streamOption(options),
     aggregationEnabled: boolean(options, "aggregationEnabled", true),
@@ -199,6 +237,47 @@ export function isValidStreamName(name: unknown): name is string {
   return typeof name === "string" && STREAM_NAME.test(name);
 }
 
+function checkKeys(options: ProducerOptions): void {
+  for (const key of Object.keys(options)) {
+    if (KNOWN_KEYS.has(key)) continue;
+    const nearest = nearestKey(key);
+    throw new TypeError(
+      `Cannot create producer as '${key.slice(0, 100)}' is not an option${
+        nearest === undefined ? "" : `: did you mean '${nearest}'?`
+      }`,
+    );
+  }
+}
+
+/** The valid key closest to `key` by edit distance, when it is close enough to be a typo. */
+function nearestKey(key: string): string | undefined {
+  const lower = key.slice(0, 100).toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of OPTION_KEYS) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(3, Math.floor(lower.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance, one row at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, substitution);
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
 function fail(name: string, rule: string, value: unknown): never {
   const shown = typeof value === "string" ? `'${value}'` : String(value);
   throw new (typeof value === "number" ? RangeError : TypeError)(
@@ -255,7 +334,12 @@ function boolean(
 function optionalString(options: ProducerOptions, name: keyof ProducerOptions): string | undefined {
   const value = get(options, name);
   if (value !== undefined && (typeof value !== "string" || value === "")) {
-    fail(name, "a non-empty string", value);
+    // A number here is the wrong type, not out of range.
+    throw new TypeError(
+      `Cannot create producer as '${name}' must be a non-empty string: current value is ${
+        typeof value === "string" ? "''" : typeof value
+      }`,
+    );
   }
   return value;
 }
@@ -275,8 +359,28 @@ function oneOf<T extends string>(
 
 function endpoint(options: ProducerOptions): string | undefined {
   const value = optionalString(options, "endpoint");
-  if (value !== undefined && !URL.canParse(value)) fail("endpoint", "a URL", value);
+  // `localhost:4567` parses as a URL with the scheme `localhost:`; the SDK then fails every
+  // request until the TTL, so only http and https are accepted.
+  if (value !== undefined && (!HTTP_URL.test(value) || !URL.canParse(value))) {
+    fail("endpoint", "an http:// or https:// URL", value);
+  }
   return value;
+}
+
+function credentials(
+  options: ProducerOptions,
+): KinesisCredentials | (() => Promise<KinesisCredentials>) | undefined {
+  const value: unknown = options.credentials;
+  if (value === undefined || typeof value === "function") {
+    return value as (() => Promise<KinesisCredentials>) | undefined;
+  }
+  const problem = credentialsProblem(value);
+  if (problem !== undefined) {
+    throw new TypeError(
+      `Cannot create producer as 'credentials' must be { accessKeyId, secretAccessKey, sessionToken? } or a function: ${problem}`,
+    );
+  }
+  return value as KinesisCredentials;
 }
 
 function streamOption(options: ProducerOptions): string | undefined {

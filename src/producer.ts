@@ -24,8 +24,9 @@ import { type RecordRules, validateRecord } from "./_validate.ts";
 import { within } from "./_within.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { ErrorCodes } from "./error_codes.ts";
-import { ProducerClosedError } from "./errors.ts";
-import { createDefaultKinesisClient, type KinesisClient } from "./kinesis_client.ts";
+import { NotReadyError, ProducerClosedError } from "./errors.ts";
+import { checkReadiness } from "./_readiness.ts";
+import { createDefaultKinesisClient, firstLine, type KinesisClient } from "./kinesis_client.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { MetricsManager, type MetricsView } from "./metrics.ts";
@@ -43,6 +44,7 @@ import {
   createRecordWritable,
   type RecordTransformOptions,
   type RecordWritableOptions,
+  sharedRecordWritable,
 } from "./streams.ts";
 
 /** Options for calls that may wait. */
@@ -203,6 +205,53 @@ export class Producer implements AsyncDisposable {
   }
 
   /**
+   * Checks what no record can get past, once, before records are put: that the Kinesis
+   * client can be built (a region is known), that the credentials resolve, and that the
+   * default stream (when there is one) answers ListShards. When the client or its
+   * credentials are unusable, the producer keeps the verdict: every record put afterwards
+   * fails at once with the same permanent code, without a request.
+   *
+   * @param options An abort signal that stops waiting.
+   * @returns A promise that resolves when the check passed.
+   * @throws {NotReadyError} With the code and whether it is permanent.
+   *
+   * @example Failing fast on credentials the service does not recognise
+   * ```ts
+   * import { isNotReadyError, Producer } from "@webkpl/kpl";
+   *
+   * const failing = () => Promise.reject(Object.assign(new Error("no"), { name: "UnrecognizedClientException" }));
+   * await using producer = new Producer({
+   *   stream: "events",
+   *   kinesisClient: { listShards: failing, putRecords: failing },
+   * });
+   * try {
+   *   await producer.ready();
+   * } catch (error) {
+   *   if (isNotReadyError(error)) console.log(error.code, error.permanent); // "UnrecognizedClientException" true
+   * }
+   * ```
+   */
+  async ready(options?: SignalOptions): Promise<void> {
+    const failure = await checkReadiness({
+      client: () => this.#getClient(),
+      stream: this.#options.stream,
+      scheduler: this.#scheduler,
+      requestTimeoutMs: this.#options.requestTimeoutMs,
+      signal: options?.signal,
+    });
+    if (failure === undefined) return;
+    if (failure.affectsEveryRecord) {
+      // From now on the client is this failure: requests fail with its code at once.
+      const previous = this.#client;
+      const latched = Object.assign(new Error(failure.message), { name: failure.code });
+      this.#client = Promise.reject(latched);
+      this.#client.catch(() => {});
+      previous?.then((client) => client.close?.(), () => {});
+    }
+    throw new NotReadyError(`${failure.code}: ${failure.message}`, failure);
+  }
+
+  /**
    * Puts a record and resolves with its terminal result. Waits first for room under
    * `maxOutstandingRecords`/`maxOutstandingBytes` (backpressure).
    *
@@ -299,11 +348,15 @@ export class Producer implements AsyncDisposable {
   // ---------------------------------------------------------------------------
   // Streams
 
-  #writable: WritableStream<UserRecord | UserRecord[]> | undefined;
+  #writable: (() => WritableStream<UserRecord | UserRecord[]>) | undefined;
 
   /**
    * A writable stream into the producer, created on first access and the same instance
-   * every time. A chunk is a record or an array of records; `write()` resolves once the
+   * every time while it is open. A pipe that ends closes its destination, and a closed
+   * stream takes no more writes, so once this stream has been closed, aborted or has
+   * errored, the next access returns a fresh one: `await a.pipeTo(producer.writable)`
+   * then `await b.pipeTo(producer.writable)` works (read the property for each pipe). A
+   * chunk is a record or an array of records; `write()` resolves once the
    * producer has admitted the chunk's records (never on delivery), so `pipeTo` waits
    * whenever `maxOutstandingRecords`/`maxOutstandingBytes` is reached. `close()` sends
    * what is buffered and resolves when every record written through this stream has
@@ -346,7 +399,7 @@ export class Producer implements AsyncDisposable {
    * ```
    */
   get writable(): WritableStream<UserRecord | UserRecord[]> {
-    return this.#writable ??= createRecordWritable(this.#port);
+    return (this.#writable ??= sharedRecordWritable(this.#port))();
   }
 
   /**
@@ -529,7 +582,7 @@ export class Producer implements AsyncDisposable {
           endpoint: this.#options.endpoint,
           credentials: this.#options.credentials,
         }).catch((error: unknown) => {
-          const failure = new Error(`The Kinesis client could not be created: ${String(error)}`);
+          const failure = new Error(`The Kinesis client could not be created: ${firstLine(error)}`);
           failure.name = ErrorCodes.clientError;
           throw failure;
         });

@@ -9,6 +9,7 @@ import { backoffCeiling, type BackoffPolicy } from "./_backoff.ts";
 import { compareHashKeys, type HashKey, hashKeyFromDecimal } from "./hash_key.ts";
 import type { ListShardsInput, ListShardsOutput } from "./kinesis_client.ts";
 import { type DescribedError, describeError } from "./kinesis_client.ts";
+import { classifyErrorCode } from "./error_codes.ts";
 import type { Logger } from "./logger.ts";
 import { Deadline, type Scheduler } from "./scheduler.ts";
 
@@ -341,13 +342,22 @@ export class ShardMap {
     const described = error instanceof InvalidListingError
       ? { code: error.name, message: error.message }
       : describeError(error, false);
+    const repeated = this.#lastError?.code === described.code;
     this.#lastError = described;
     this.#state = "invalid";
     // Without jitter, as the listing backoff has always been (tests/shard_map_test.ts).
     const delay = backoffCeiling(this.#backoff, ++this.#failures);
-    this.#options.logger.warn(
-      `Listing the shards of '${this.#options.stream}' failed (${described.code}: ${described.message}); retrying in ${delay} ms`,
-    );
+    if (classifyErrorCode(described.code) !== "permanent") {
+      this.#options.logger.warn(
+        `Listing the shards of '${this.#options.stream}' failed (${described.code}: ${described.message}); retrying in ${delay} ms`,
+      );
+    } else if (!repeated) {
+      // Retrying cannot fix it and the stream's records fail at once with the same code;
+      // the map still lists again now and then, quietly, in case the stream appears.
+      this.#options.logger.warn(
+        `Listing the shards of '${this.#options.stream}' failed (${described.code}: ${described.message}); its records fail with ${described.code}`,
+      );
+    }
     this.#scheduler.schedule(this.#retry, this.#scheduler.clock.now() + delay);
     this.#options.onFailure?.();
   }

@@ -11,7 +11,7 @@ import type { RecordOwner } from "./_pending_record.ts";
 import type { ProducerPort } from "./_producer_port.ts";
 import { Queue } from "./_queue.ts";
 import { RecordsFailedError } from "./errors.ts";
-import type { RecordResult, UserRecord } from "./record.ts";
+import type { Attempt, RecordResult, UserRecord } from "./record.ts";
 
 /** Options for {@linkcode Producer.createWritable}. */
 export interface RecordWritableOptions {
@@ -31,6 +31,12 @@ export interface RecordWritableOptions {
    * When a handler is given, `close()` resolves even if records failed.
    */
   onFailure?: (result: RecordResult) => void;
+  /**
+   * Called with every attempt of a record written through the stream as the attempt
+   * ends, before the record's result: failed attempts followed by another are retries,
+   * so a caller can count them live. A throwing handler is ignored.
+   */
+  onAttempt?: (attempt: Attempt) => void;
   /**
    * Stops a write that waits for room: it rejects with the signal's reason and the stream
    * errors. `pipeTo(writable, { signal })` aborts the stream only after the chunk being
@@ -66,7 +72,7 @@ export function createRecordWritable(
   port: ProducerPort,
   options: RecordWritableOptions = {},
 ): WritableStream<UserRecord | UserRecord[]> {
-  const { highWaterMark = 1, onResult, onFailure, signal } = options;
+  const { highWaterMark = 1, onResult, onFailure, onAttempt, signal } = options;
   if (typeof highWaterMark !== "number" || Number.isNaN(highWaterMark) || highWaterMark < 0) {
     throw new (typeof highWaterMark === "number" ? RangeError : TypeError)(
       `Cannot create writable as 'highWaterMark' must be a number of at least 0: current value is ${highWaterMark}`,
@@ -74,18 +80,73 @@ export function createRecordWritable(
   }
   checkHandler("writable", "onResult", onResult);
   checkHandler("writable", "onFailure", onFailure);
+  checkHandler("writable", "onAttempt", onAttempt);
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(
       `Cannot create writable as 'signal' must be an AbortSignal: current value is ${typeof signal}`,
     );
   }
   const sink = new RecordSink(port, onResult, onFailure, signal);
+  if (onAttempt !== undefined) {
+    sink.onAttempt = (attempt) => {
+      try {
+        onAttempt(attempt);
+      } catch {
+        // A counter that throws must not disturb the record's settlement.
+      }
+    };
+  }
   return new WritableStream<UserRecord | UserRecord[]>({
     start: (controller) => sink.start(controller),
     write: (chunk) => sink.write(chunk),
     close: () => sink.close(),
     abort: () => sink.abort(),
   }, new CountQueuingStrategy({ highWaterMark }));
+}
+
+/**
+ * The producer's shared writable (`Producer.writable`): the same stream on every access
+ * while it is open. A stream that has been closed (a pipe that ended closes its
+ * destination), aborted or errored cannot take writes again, so once that has begun the
+ * next access creates a fresh one: pipes into `producer.writable` can follow one another,
+ * and each `close()` still waits only for the records written through its own stream.
+ *
+ * @param port The producer's admission calls.
+ * @returns A function that returns the current shared stream.
+ */
+export function sharedRecordWritable(
+  port: ProducerPort,
+): () => WritableStream<UserRecord | UserRecord[]> {
+  let current: WritableStream<UserRecord | UserRecord[]> | undefined;
+  const create = (): WritableStream<UserRecord | UserRecord[]> => {
+    const sink = new RecordSink(port, undefined, undefined, undefined);
+    const stream = new WritableStream<UserRecord | UserRecord[]>({
+      start: (controller) => sink.start(controller),
+      write: (chunk) => {
+        try {
+          return sink.write(chunk)?.catch((error: unknown) => retire(error));
+        } catch (error) {
+          return retire(error);
+        }
+      },
+      close: () => {
+        retire(undefined);
+        return sink.close();
+      },
+      abort: () => {
+        retire(undefined);
+        sink.abort();
+      },
+    }, new CountQueuingStrategy({ highWaterMark: 1 }));
+    // A write that failed errors the stream; the error is rethrown to the writer.
+    const retire = (error: unknown): never | undefined => {
+      if (current === stream) current = undefined;
+      if (error !== undefined) throw error;
+      return undefined;
+    };
+    return stream;
+  };
+  return () => current ??= create();
 }
 
 /**
@@ -145,6 +206,8 @@ class RecordSink implements RecordOwner {
   readonly #countAdmitted = (): void => {
     this.#admitted++;
   };
+  /** Set only when the writer asked for attempts, so other records pay nothing. */
+  onAttempt: ((attempt: Attempt) => void) | undefined = undefined;
 
   constructor(
     port: ProducerPort,

@@ -3,12 +3,22 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer, type Socket } from "node:net";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { formatSummary, HELP, parseArguments, UsageError } from "../cli.ts";
+import {
+  formatSummary,
+  HELP,
+  parseArguments,
+  type PutCommand,
+  putRecords,
+  UsageError,
+} from "../cli.ts";
+import type { PutRecordsInput } from "../src/kinesis_client.ts";
+import { FakeKinesis } from "./support/fake_kinesis.ts";
 import { type Emulator, startKinesalite } from "./support/emulators.ts";
 import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
 import { readStream } from "./support/readback.ts";
@@ -23,18 +33,33 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI in a child of this runtime with `input` on its standard input. */
-function runCli(args: string[], input = ""): Promise<Run> {
+/** The CLI running in a child of this runtime, its standard input still open. */
+interface RunningCli {
+  readonly pid: number;
+  /** Standard error so far. */
+  stderr(): string;
+  /** Writes to standard input; `end` closes it. */
+  write(text: string, end?: boolean): void;
+  /** Resolves when the child has exited. */
+  readonly done: Promise<Run>;
+}
+
+function startCli(args: string[], env: Record<string, string | undefined> = {}): RunningCli {
   const runtimeArgs = isDeno ? ["run", "--allow-all", CLI, ...args] : [CLI, ...args];
+  const childEnv: Record<string, string | undefined> = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: "AKIDTEST",
+    AWS_SECRET_ACCESS_KEY: "test-secret",
+    AWS_REGION: "us-east-1",
+    NO_COLOR: "1",
+    ...env,
+  };
+  for (const [key, value] of Object.entries(childEnv)) {
+    if (value === undefined) delete childEnv[key];
+  }
   const child = spawn(process.execPath, runtimeArgs, {
     stdio: ["pipe", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: "AKIDTEST",
-      AWS_SECRET_ACCESS_KEY: "test-secret",
-      AWS_REGION: "us-east-1",
-      NO_COLOR: "1",
-    },
+    env: childEnv as Record<string, string>,
   });
   let stdout = "";
   let stderr = "";
@@ -43,15 +68,34 @@ function runCli(args: string[], input = ""): Promise<Run> {
   child.stdout!.on("data", (chunk: string) => (stdout += chunk));
   child.stderr!.on("data", (chunk: string) => (stderr += chunk));
   child.stdin!.on("error", () => {});
-  child.stdin!.end(input);
-  return new Promise((resolve) => {
+  const done = new Promise<Run>((resolve) => {
     // A bound, not a measurement: a CLI that never ends is killed and reported.
     const timer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), CHILD_BOUND_MS);
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code: code ?? (signal === null ? null : -1), stdout, stderr });
     });
   });
+  return {
+    pid: child.pid!,
+    stderr: () => stderr,
+    write: (text, end = false) => {
+      if (end) child.stdin!.end(text);
+      else child.stdin!.write(text);
+    },
+    done,
+  };
+}
+
+/** Runs the CLI in a child of this runtime with `input` on its standard input. */
+function runCli(
+  args: string[],
+  input = "",
+  env: Record<string, string | undefined> = {},
+): Promise<Run> {
+  const running = startCli(args, env);
+  running.write(input, true);
+  return running.done;
 }
 
 /** An explicit hash key in quarter `i % 4` of the hash space. */
@@ -94,6 +138,7 @@ test("parseArguments() maps flags onto producer options", () => {
       keyField: "user.id",
       randomKey: false,
       failuresPath: "failed.ndjson",
+      rejectedPath: undefined,
       progress: "never",
       closeTimeoutMs: 30_000,
       producer: {
@@ -131,7 +176,11 @@ test("parseArguments() names the flag in every usage error", () => {
     ],
     [
       ["put", "--stream", "s", "--endpoint", "not a url"],
-      "Option '--endpoint' must be a URL: got 'not a url'",
+      "Option '--endpoint' must be an http:// or https:// URL: got 'not a url'",
+    ],
+    [
+      ["put", "--stream", "s", "--endpoint", "localhost:4567"],
+      "Option '--endpoint' must be an http:// or https:// URL: got 'localhost:4567'",
     ],
     [
       ["put", "--stream", "s", "--aggregation", "maybe"],
@@ -167,8 +216,26 @@ test("formatSummary() reports counts, rate and failures by code", () => {
   });
   assert.equal(
     text,
-    "webkpl put: 10,000 records to 'events' in 2.00 s: 9,998 stored, 2 failed, 1 lines rejected, 7 retries (4,999 records/s)\n" +
+    "webkpl put: 10,000 records to 'events' in 2.00 s: 9,998 stored, 2 failed, 1 line rejected, 7 retries (4,999 records/s)\n" +
       "  failures by code: ResourceNotFoundException: 2\n",
+  );
+});
+
+test("formatSummary() says '1 record', '1 line' and '1 retry' in the singular", () => {
+  const text = formatSummary({
+    stream: "events",
+    records: 1,
+    succeeded: 1,
+    failed: 0,
+    rejected: 1,
+    retries: 1,
+    errorCodes: {},
+    elapsedMs: 1000,
+    error: undefined,
+  });
+  assert.match(
+    text,
+    /: 1 record to 'events' in 1\.00 s: 1 stored, 0 failed, 1 line rejected, 1 retry \(/,
   );
 });
 
@@ -317,6 +384,7 @@ describe("cli put against kinesalite", () => {
     const stream = uniqueStreamName("cli-bad");
     await createStream(client, stream, { shardCount: 1 });
     const failures = join(dir, "bad.ndjson");
+    const rejectedFile = join(dir, "rejected.ndjson");
     const input = [
       JSON.stringify({ partitionKey: "a", data: "good-1" }),
       "{not json",
@@ -336,12 +404,15 @@ describe("cli put against kinesalite", () => {
         "json",
         "--failures",
         failures,
+        "--rejected",
+        rejectedFile,
       ],
       input,
     );
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /2 stored, 0 failed, 4 lines rejected/);
-    const rejected = (await readFile(failures, "utf8")).trim().split("\n").map((line) =>
+    assert.equal(await readFile(failures, "utf8"), "", "rejected lines are not failures");
+    const rejected = (await readFile(rejectedFile, "utf8")).trim().split("\n").map((line) =>
       JSON.parse(line)
     );
     assert.deepEqual(rejected.map((entry) => [entry.line, entry.errorCode]), [
@@ -360,35 +431,304 @@ describe("cli put against kinesalite", () => {
     ]);
   });
 
-  test("cli put to a stream that does not exist exits 1 with JSON lines naming ResourceNotFoundException", async () => {
+  test("cli put to a stream that does not exist exits 2 with one line naming ResourceNotFoundException", async () => {
     const stream = uniqueStreamName("cli-missing");
-    const lines = Array.from({ length: 20 }, (_, i) => `lost ${i}`);
+    const lines = Array.from({ length: 20_000 }, (_, i) => `lost ${i}`);
     const run = await runCli(
       ["put", "--stream", stream, "--endpoint", emulator.endpoint],
       lines.join("\n"),
     );
-    assert.equal(run.code, 1);
-    assert.match(run.stderr, /0 stored, 20 failed/);
-    assert.match(run.stderr, /failures by code: ResourceNotFoundException: 20/);
-    const failures = run.stderr.split("\n").filter((line) => line.startsWith("{")).map((line) =>
-      JSON.parse(line)
-    );
-    assert.equal(failures.length, 20);
-    assert.ok(failures.every((failure) => failure.errorCode === "ResourceNotFoundException"));
-    assert.deepEqual(failures.map((failure) => failure.data).sort(), [...lines].sort());
-    assert.ok(failures.every((failure) => typeof failure.partitionKey === "string"));
+    assert.equal(run.code, 2, run.stderr);
+    const printed = run.stderr.trim().split("\n");
+    assert.equal(printed.length, 1, run.stderr.slice(0, 500));
+    assert.match(printed[0]!, /^webkpl: ResourceNotFoundException: /);
+  });
 
-    const file = join(dir, "missing.ndjson");
-    const again = await runCli(
-      ["put", "--stream", stream, "--endpoint", emulator.endpoint, "--failures", file],
+  test("cli put without a region exits 2 with one line naming ClientError, reading nothing", async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i}`);
+    const run = await runCli(
+      ["put", "--stream", "s", "--endpoint", emulator.endpoint],
       lines.join("\n"),
+      {
+        AWS_REGION: undefined,
+        AWS_DEFAULT_REGION: undefined,
+        AWS_CONFIG_FILE: "/nonexistent/webkpl-test-config",
+      },
     );
-    assert.equal(again.code, 1);
-    assert.doesNotMatch(again.stderr, /^\{/m, "failures went to the file, not stderr");
-    const written = (await readFile(file, "utf8")).trim().split("\n").map((line) =>
+    assert.equal(run.code, 2, run.stderr);
+    const printed = run.stderr.trim().split("\n");
+    assert.equal(printed.length, 1, run.stderr.slice(0, 500));
+    assert.match(printed[0]!, /^webkpl: ClientError: .*[Rr]egion/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// putRecords() in process, on an in-process Kinesis: what the CLI prints and writes.
+
+/** A parsed `put` command with the given extra flags. */
+function putCommand(...flags: string[]): PutCommand {
+  const command = parseArguments(["put", "--stream", "s", "--progress", "never", ...flags]);
+  assert.equal(command.name, "put");
+  return (command as { put: PutCommand }).put;
+}
+
+function textInput(text: string): ReadableStream<Uint8Array> {
+  return ReadableStream.from([text]).pipeThrough(new TextEncoderStream());
+}
+
+/** Waits for `check`, polling; a bound, not a measurement. */
+async function eventually(check: () => boolean, what: string, bound = 10_000): Promise<void> {
+  for (let waited = 0; !check(); waited += 20) {
+    assert.ok(waited < bound, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test("putRecords() keeps rejected lines out of the failures file, which feeds back in one command", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "webkpl-feed-"));
+  try {
+    const failuresPath = join(dir, "failed.ndjson");
+    const rejectedPath = join(dir, "rejected.ndjson");
+    const kinesis = new FakeKinesis({ s: 1 });
+    // Records keyed bad-* are refused for good the first time round.
+    kinesis.putHook = (input: PutRecordsInput, call: number) => {
+      if (call > 0) return undefined;
+      const refused = (i: number) => input.Records[i]!.PartitionKey.startsWith("bad");
+      const output = kinesis.store(input, (i) => !refused(i));
+      output.Records = output.Records!.map((entry, i) =>
+        refused(i) ? { ErrorCode: "ValidationException", ErrorMessage: "refused" } : entry
+      );
+      return output;
+    };
+    const input = [
+      JSON.stringify({ partitionKey: "good-1", data: "g1" }),
+      "{not json",
+      JSON.stringify({ partitionKey: "bad-1", data: "b1", explicitHashKey: "12" }),
+      JSON.stringify({ data: "no key" }),
+      JSON.stringify({ partitionKey: "bad-2", data: { nested: true } }),
+    ].join("\n");
+    const first = await putRecords(
+      textInput(input),
+      {
+        ...putCommand("--format", "json", "--aggregation", "off"),
+        failuresPath,
+        rejectedPath,
+      },
+      { stderr: () => {}, producer: { kinesisClient: kinesis } },
+    );
+    assert.equal(first.failed, 2);
+    assert.equal(first.rejected, 2);
+    const failed = (await readFile(failuresPath, "utf8")).trim().split("\n");
+    assert.equal(failed.length, 2, "only failed records in the failures file");
+    const rejected = (await readFile(rejectedPath, "utf8")).trim().split("\n");
+    assert.deepEqual(rejected.map((line) => JSON.parse(line).line), [2, 4]);
+
+    // The retry: the failures file as it is, with --format json.
+    const retryFailures = join(dir, "failed-again.ndjson");
+    const again = await putRecords(
+      textInput(await readFile(failuresPath, "utf8")),
+      { ...putCommand("--format", "json", "--aggregation", "off"), failuresPath: retryFailures },
+      { stderr: () => {}, producer: { kinesisClient: kinesis } },
+    );
+    assert.equal(again.rejected, 0, "no line of the failures file is rejected");
+    assert.equal(again.succeeded, 2);
+    const stored = kinesis.stored.filter((record) => record.partitionKey.startsWith("bad"));
+    assert.deepEqual(
+      stored.map((record) => [record.partitionKey, new TextDecoder().decode(record.data)]).sort(),
+      [["bad-1", "b1"], ["bad-2", '{"nested":true}']],
+    );
+    assert.equal(stored.find((record) => record.partitionKey === "bad-1")!.explicitHashKey, "12");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("putRecords() rejects a line as soon as it outgrows the record size, without waiting for its end", async () => {
+  const kinesis = new FakeKinesis({ s: 1 });
+  let stderr = "";
+  const chunk = new TextEncoder().encode("x".repeat(65_536));
+  const maxRecordSize = 1024 * 1024;
+  let sent = 0;
+  let rejectedAt: number | undefined;
+  // An endless line: the source stops only once the rejection is out (or at a bound).
+  const input = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (rejectedAt === undefined && stderr.includes('"errorCode":"InvalidInput"')) {
+        rejectedAt = sent;
+      }
+      if (rejectedAt !== undefined || sent > 4 * maxRecordSize) {
+        controller.enqueue(new TextEncoder().encode("\nafter\n"));
+        controller.close();
+        return;
+      }
+      controller.enqueue(chunk);
+      sent += chunk.length;
+    },
+  }, { highWaterMark: 0 });
+  const summary = await putRecords(input, putCommand(), {
+    stderr: (text) => (stderr += text),
+    producer: { kinesisClient: kinesis, maxRecordSize },
+  });
+  assert.ok(rejectedAt !== undefined, "the line was rejected before its end");
+  assert.ok(rejectedAt <= maxRecordSize + 2 * chunk.length, `rejected after ${rejectedAt} bytes`);
+  assert.equal(summary.rejected, 1);
+  assert.equal(summary.succeeded, 1, "the next line still goes out");
+  assert.match(stderr, /"line":1,.*longer than 1048576 characters/);
+});
+
+test("putRecords() says at once when the endpoint does not answer, outside a terminal", async () => {
+  const down = () => Promise.reject(new TypeError("fetch failed"));
+  const writes: string[] = [];
+  const summary = await putRecords(textInput("a\n"), putCommand("--record-ttl-ms", "300"), {
+    stderr: (text) => void writes.push(text),
+    producer: { kinesisClient: { listShards: down, putRecords: down } },
+  });
+  assert.equal(summary.failed, 1);
+  assert.match(writes[0]!, /^webkpl: NetworkError: fetch failed; records will be retried/);
+  assert.ok(!writes.join("").includes("\x1b[K"), "no progress line outside a terminal");
+});
+
+test("putRecords() progress: warnings on their own line, retries counted while records are in flight", async () => {
+  const writes: string[] = [];
+  let lists = 0;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let puts = 0;
+  const kinesis = new FakeKinesis({ s: 1 });
+  const client = {
+    // The start-up check and the first listing fail; the map heals on its retry.
+    listShards: (
+      input: Parameters<FakeKinesis["listShards"]>[0],
+      options: { signal: AbortSignal },
+    ) =>
+      ++lists <= 2
+        ? Promise.reject(new TypeError("fetch failed"))
+        : kinesis.listShards(input, options),
+    putRecords: async (input: PutRecordsInput, options: { signal: AbortSignal }) => {
+      if (puts++ === 0) {
+        return {
+          FailedRecordCount: input.Records.length,
+          Records: input.Records.map(() => ({
+            ErrorCode: "ProvisionedThroughputExceededException",
+            ErrorMessage: "slow down",
+          })),
+        };
+      }
+      await released;
+      return kinesis.putRecords(input, options);
+    },
+  };
+  const progressShown = () => writes.some((text) => text.includes("outstanding"));
+  let fed = false;
+  const input = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (fed) {
+        await eventually(() => puts >= 2, "the retry to be in flight");
+        await eventually(
+          () => writes.some((text) => /retries [1-9]/.test(text)),
+          "the progress line to count the retry",
+        );
+        release();
+        controller.close();
+        return;
+      }
+      // The first record only once progress is on screen, so the warning it causes must
+      // clear the line first.
+      await eventually(progressShown, "a progress line");
+      fed = true;
+      controller.enqueue(new TextEncoder().encode("a\n"));
+    },
+  }, { highWaterMark: 0 });
+  const summary = await putRecords(input, putCommand("--progress", "always"), {
+    stderr: (text) => void writes.push(text),
+    producer: { kinesisClient: client },
+  });
+  assert.equal(summary.succeeded, 1);
+  assert.equal(summary.retries, 1);
+  const warning = writes.findIndex((text) => text.includes("Listing the shards"));
+  assert.ok(warning > 0, "the producer's warning went to the CLI's output");
+  assert.match(writes[warning]!, /^webkpl: Listing the shards of 's' failed .*\n$/);
+  const before = writes.slice(0, warning).filter((text) => text.startsWith("\r"));
+  assert.equal(before.at(-1), "\r\x1b[K", "the progress line was cleared before the warning");
+});
+
+// ---------------------------------------------------------------------------
+// Signals: a child CLI against an endpoint that accepts connections and never answers,
+// so records stay in flight.
+
+describe("cli put stopped by a signal", () => {
+  let endpoint: string;
+  let dir: string;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    dir = await mkdtemp(join(tmpdir(), "webkpl-signal-"));
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  function start(failures: string, closeTimeoutMs: number): RunningCli {
+    return startCli([
+      "put",
+      "--stream",
+      "s",
+      "--endpoint",
+      endpoint,
+      // The start-up check waits this long for the silent endpoint, then warns.
+      "--request-timeout-ms",
+      "1000",
+      "--max-outstanding-records",
+      "4",
+      "--progress",
+      "always",
+      "--failures",
+      failures,
+      "--close-timeout-ms",
+      String(closeTimeoutMs),
+    ]);
+  }
+
+  test("SIGINT: stops reading, closes within the timeout, writes every unsettled record to failures, prints the summary, exits 130", async () => {
+    const failures = join(dir, "interrupted.ndjson");
+    const cli = start(failures, 200);
+    const lines = Array.from({ length: 10 }, (_, i) => `line ${i}`);
+    cli.write(lines.join("\n") + "\n");
+    // Four records are admitted (in flight, never answered); the others wait for room.
+    await eventually(() => /outstanding 4/.test(cli.stderr()), "four records in flight", 60_000);
+    process.kill(cli.pid, "SIGINT");
+    const run = await cli.done;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /SIGINT: stopped reading/);
+    assert.match(run.stderr, /webkpl put: 10 records to 's' in .*: 0 stored, 10 failed/);
+    assert.match(run.stderr, /stopped early: stopped by SIGINT/);
+    const written = (await readFile(failures, "utf8")).trim().split("\n").map((line) =>
       JSON.parse(line)
     );
-    assert.equal(written.length, 20);
-    assert.ok(written.every((failure) => failure.errorCode === "ResourceNotFoundException"));
+    assert.deepEqual(written.map((entry) => entry.data).sort(), [...lines].sort());
+    assert.ok(written.every((entry) => entry.errorCode === "ProducerClosed"));
+  });
+
+  test("SIGTERM twice: the second exits at once, without waiting for the close timeout", async () => {
+    const failures = join(dir, "terminated.ndjson");
+    const cli = start(failures, 600_000);
+    cli.write("a\nb\n");
+    await eventually(() => /outstanding 2/.test(cli.stderr()), "two records in flight", 60_000);
+    process.kill(cli.pid, "SIGTERM");
+    await eventually(() => /SIGTERM: stopped reading/.test(cli.stderr()), "the first stop");
+    process.kill(cli.pid, "SIGTERM");
+    const run = await cli.done;
+    assert.equal(run.code, 143, run.stderr);
+    assert.match(run.stderr, /SIGTERM again: exiting at once/);
   });
 });

@@ -10,7 +10,7 @@ import { Producer } from "../src/producer.ts";
 import type { UserRecord } from "../src/record.ts";
 import { harness } from "./support/harness.ts";
 import { FakeKinesis, serviceError } from "./support/fake_kinesis.ts";
-import { FakeClock } from "./support/fake_clock.ts";
+import { FakeClock, settle } from "./support/fake_clock.ts";
 import { silentLogger } from "../src/logger.ts";
 import { hashInShard } from "./support/records.ts";
 
@@ -366,7 +366,7 @@ test("Producer's constructor names the option it rejects", () => {
     ],
     [{ metricsGranularity: "host" }, /'metricsGranularity'/, TypeError],
     [{ aggregationEnabled: "yes" }, /'aggregationEnabled' must be a boolean/, TypeError],
-    [{ endpoint: "not a url" }, /'endpoint' must be a URL/, TypeError],
+    [{ endpoint: "not a url" }, /'endpoint' must be an http:\/\/ or https:\/\/ URL/, TypeError],
     [{ stream: "no spaces allowed" }, /'stream'/, TypeError],
     [{ kinesisClient: {} }, /'kinesisClient'/, TypeError],
     [{ metricsSink: {} }, /'metricsSink'/, TypeError],
@@ -397,3 +397,74 @@ test("Producer.close() resolves even when the metrics sink never answers", async
   await closing;
   assert.equal(closed, true);
 });
+
+// Falsy values that are not valid: each must be refused at the call, never read as
+// "absent" (an empty ExplicitHashKey, for one, makes Kinesis reject the whole request).
+const FALSY_BUT_INVALID: readonly [string, RecordField, Record<string, unknown>][] = [
+  ['explicitHashKey ""', "explicitHashKey", { partitionKey: "k", data: "x", explicitHashKey: "" }],
+  ["explicitHashKey 0", "explicitHashKey", { partitionKey: "k", data: "x", explicitHashKey: 0 }],
+  ["explicitHashKey false", "explicitHashKey", {
+    partitionKey: "k",
+    data: "x",
+    explicitHashKey: false,
+  }],
+  ["explicitHashKey NaN", "explicitHashKey", {
+    partitionKey: "k",
+    data: "x",
+    explicitHashKey: NaN,
+  }],
+  ['partitionKey ""', "partitionKey", { partitionKey: "", data: "x" }],
+  ["partitionKey 0", "partitionKey", { partitionKey: 0, data: "x" }],
+  ["partitionKey false", "partitionKey", { partitionKey: false, data: "x" }],
+  ["partitionKey null", "partitionKey", { partitionKey: null, data: "x" }],
+  ["partitionKey undefined", "partitionKey", { data: "x" }],
+  ["data null", "data", { partitionKey: "k", data: null }],
+  ["data undefined", "data", { partitionKey: "k" }],
+  ["data 0", "data", { partitionKey: "k", data: 0 }],
+  ["data false", "data", { partitionKey: "k", data: false }],
+  ["data NaN", "data", { partitionKey: "k", data: NaN }],
+  ['stream ""', "stream", { stream: "", partitionKey: "k", data: "x" }],
+  ["stream 0", "stream", { stream: 0, partitionKey: "k", data: "x" }],
+  ["stream false", "stream", { stream: false, partitionKey: "k", data: "x" }],
+];
+
+/** Puts `record` through one of the producer's entry points and returns what it threw. */
+async function refusal(
+  producer: Producer,
+  entry: "put" | "tryPut" | "enqueue" | "writable",
+  record: UserRecord,
+): Promise<unknown> {
+  if (entry === "tryPut") {
+    try {
+      producer.tryPut(record);
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  }
+  const call = entry === "put"
+    ? producer.put(record)
+    : entry === "enqueue"
+    ? producer.enqueue(record)
+    : ReadableStream.from([record]).pipeTo(producer.writable);
+  // A refusal is immediate; an admitted record would wait on the fake clock, so it is
+  // reported as "not refused" instead of hanging the test.
+  const refused = call.then(() => undefined, (error: unknown) => error);
+  return await Promise.race([refused, settle(100).then(() => "admitted")]);
+}
+
+for (const entry of ["put", "tryPut", "enqueue", "writable"] as const) {
+  test(`Producer.${entry} refuses every falsy-but-invalid field with a ValidationError and sends nothing`, async () => {
+    const { producer, kinesis, clock } = harness();
+    for (const [name, field, record] of FALSY_BUT_INVALID) {
+      const error = await refusal(producer, entry, record as unknown as UserRecord);
+      assert.ok(isValidationError(error), `${name}: refused with a ValidationError`);
+      assert.equal(error.field, field, `${name}: names the field`);
+    }
+    assert.equal(producer.outstandingRecords, 0);
+    await clock.advance(5000);
+    await producer.flush();
+    assert.equal(kinesis.putCalls.length, 0, "nothing was sent");
+    await producer.close();
+  });
+}

@@ -7,6 +7,7 @@ import { Scheduler } from "../src/scheduler.ts";
 import { ShardMap } from "../src/shard_map.ts";
 import { FakeClock } from "./support/fake_clock.ts";
 import { evenShards, FakeKinesis, MAX_HASH, serviceError } from "./support/fake_kinesis.ts";
+import { CapturingLogger } from "./support/capturing_logger.ts";
 
 function setup(shardCount = 4, logger: Logger = silentLogger) {
   const clock = new FakeClock(0);
@@ -219,4 +220,26 @@ test("ShardMap aborts a listing that takes longer than its timeout and retries w
   await clock.advance(1000);
   assert.equal(map.state, "ready");
   map.close();
+});
+
+test("ShardMap logs a permanent listing failure once, without 'retrying in'; a transient one says when it retries", async () => {
+  const logger = new CapturingLogger();
+  const { map, clock, kinesis, listedAt } = setup(4, logger);
+  kinesis.shards.delete("stream");
+  map.start();
+  for (let i = 0; i < 200 && listedAt.length < 4; i++) await clock.advance(1000);
+  assert.ok(listedAt.length >= 4, "the map kept listing");
+  const warnings = logger.calls.filter((call) => call.level === "warn");
+  assert.equal(warnings.length, 1, "one warning for a failure that repeats");
+  assert.match(warnings[0]!.message, /ResourceNotFoundException/);
+  assert.doesNotMatch(warnings[0]!.message, /retrying in/);
+  map.close();
+
+  const transient = new CapturingLogger();
+  const second = setup(4, transient);
+  second.kinesis.listHook = () => new TypeError("fetch failed");
+  second.map.start();
+  await second.clock.advance(0);
+  assert.match(transient.calls[0]!.message, /NetworkError.*retrying in \d+ ms/);
+  second.map.close();
 });

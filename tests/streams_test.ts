@@ -57,6 +57,28 @@ test("Producer.writable is created once and is the same instance every time", as
   await producer.close();
 });
 
+test("Producer.writable takes one pipe after another: a pipe that ended does not close it for the next", async () => {
+  const { producer, clock, kinesis } = harness();
+  const first = ReadableStream.from([record(1), record(2)]);
+  await drive(clock, first.pipeTo(producer.writable));
+  const second = ReadableStream.from([record(3), [record(4), record(5)]]);
+  await drive(clock, second.pipeTo(producer.writable));
+  const third = ReadableStream.from([record(6)]);
+  await drive(clock, third.pipeTo(producer.writable));
+  const stored = kinesis.stored.length;
+  assert.ok(stored >= 1);
+  await producer.close();
+  assert.equal(producer.outstandingRecords, 0);
+});
+
+test("Producer.writable is fresh after a pipe whose record was malformed errored it", async () => {
+  const { producer, clock } = harness();
+  const bad = ReadableStream.from([{ partitionKey: "", data: "x" } as UserRecord]);
+  await assert.rejects(bad.pipeTo(producer.writable), (error) => isValidationError(error));
+  await drive(clock, ReadableStream.from([record(1)]).pipeTo(producer.writable));
+  await producer.close();
+});
+
 test("Producer.writable's write() resolves on admission, before the record is delivered", async () => {
   const { producer, clock, kinesis } = harness();
   kinesis.holding = true;

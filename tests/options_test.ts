@@ -1,0 +1,101 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Producer } from "../src/producer.ts";
+import type { ProducerOptions } from "../src/options.ts";
+
+/** Builds a producer from options a user might have typed, bypassing the type checker. */
+function create(options: Record<string, unknown>): Producer {
+  return new Producer(options as ProducerOptions);
+}
+
+test("Producer() refuses an unknown option and names the nearest valid one", () => {
+  assert.throws(
+    () => create({ recordMaxBufferedTime: 5000 }),
+    (error: unknown) =>
+      error instanceof TypeError && /'recordMaxBufferedTime'/.test(error.message) &&
+      /did you mean 'recordMaxBufferedTimeMs'\?/.test(error.message),
+  );
+  assert.throws(() => create({ maxOutstandingRecord: 10 }), /did you mean 'maxOutstandingRecords'/);
+  assert.throws(() => create({ Region: "us-east-1" }), /did you mean 'region'/);
+  assert.throws(() => create({ kinesisclient: {} }), /did you mean 'kinesisClient'/);
+  // Nothing close: the key is named, no suggestion is invented.
+  assert.throws(
+    () => create({ zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz: 1 }),
+    (error: unknown) =>
+      error instanceof TypeError && /'zzzz/.test(error.message) &&
+      !/did you mean/.test(error.message),
+  );
+});
+
+test("Producer() accepts every documented option name", () => {
+  const producer = create({
+    region: "us-east-1",
+    endpoint: "http://127.0.0.1:4567",
+    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret", sessionToken: "t" },
+    stream: "s",
+    aggregationEnabled: true,
+    aggregationMaxCount: 10,
+    aggregationMaxSize: 51200,
+    collectionMaxCount: 500,
+    collectionMaxSize: 5242880,
+    recordMaxBufferedTimeMs: 100,
+    recordTtlMs: 30000,
+    rateLimit: 150,
+    failIfThrottled: false,
+    maxOutstandingRecords: 10,
+    maxOutstandingBytes: 1048576,
+    maxRecordSize: 1048576,
+    maxInFlightRequests: 24,
+    requestTimeoutMs: 6000,
+    metricsLevel: "none",
+    metricsGranularity: "stream",
+    metricsUploadIntervalMs: 60000,
+    random: Math.random,
+  });
+  assert.equal(producer.closed, false);
+});
+
+test("Producer() requires 'endpoint' to be an http or https URL", () => {
+  for (const endpoint of ["localhost:4567", "127.0.0.1:4567", "ftp://host/", "http://", 42]) {
+    assert.throws(
+      () => create({ endpoint }),
+      (error: unknown) => error instanceof TypeError && /'endpoint'/.test(error.message),
+      `endpoint ${String(endpoint)}`,
+    );
+  }
+  for (const endpoint of ["http://127.0.0.1:4567", "https://kinesis.us-east-1.amazonaws.com"]) {
+    assert.equal(create({ endpoint }).closed, false);
+  }
+});
+
+test("Producer() throws a TypeError, not a RangeError, for a region that is not a string", () => {
+  for (const region of [42, true, {}, ""]) {
+    assert.throws(
+      () => create({ region }),
+      (error: unknown) =>
+        error instanceof TypeError && !(error instanceof RangeError) &&
+        /'region' must be a non-empty string/.test(error.message),
+    );
+  }
+});
+
+test("Producer() checks the shape of 'credentials' and never shows their values", () => {
+  const bad: unknown[] = [
+    { accessKeyId: "AKIDTEST" },
+    { secretAccessKey: "super-secret" },
+    { accessKeyId: "AKIDTEST", secretAccessKey: 7 },
+    { accessKeyId: "AKIDTEST", secretAccessKey: "super-secret", sessionToken: 1 },
+    "AKIDTEST:super-secret",
+    null,
+  ];
+  for (const credentials of bad) {
+    assert.throws(
+      () => create({ credentials }),
+      (error: unknown) =>
+        error instanceof TypeError && /'credentials'/.test(error.message) &&
+        !/super-secret|AKIDTEST/.test(error.message),
+      JSON.stringify(credentials),
+    );
+  }
+  assert.equal(create({ credentials: () => Promise.resolve({}) }).closed, false);
+});
