@@ -32,6 +32,7 @@
 
 import { open } from "node:fs/promises";
 import process from "node:process";
+import { Readable } from "node:stream";
 import { ValidationError } from "./src/errors.ts";
 import { assertPartitionKey, createHashKey, parseExplicitHashKey } from "./src/hash_key.ts";
 import { type ProducerOptions, resolveProducerOptions } from "./src/options.ts";
@@ -506,7 +507,7 @@ function standardInput(): ReadableStream<Uint8Array> {
   };
   if (host.Deno !== undefined) return host.Deno.stdin.readable;
   if (host.Bun !== undefined) return host.Bun.stdin.stream();
-  throw new Error("The webkpl CLI runs under Deno or Bun");
+  return Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>;
 }
 
 /** Splits text into lines, emitting each chunk's complete lines as one array. */

@@ -2,55 +2,30 @@
 // every record read back from the stream.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { formatSummary, HELP, parseArguments, UsageError } from "../cli.ts";
 import { type Emulator, startKinesalite } from "./support/emulators.ts";
 import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
 import { readStream } from "./support/readback.ts";
+import { runScript, type ScriptRun } from "./support/runtime.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
-const isDeno = "Deno" in globalThis;
 const CHILD_BOUND_MS = 90_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI in a child of this runtime with `input` on its standard input. */
-function runCli(args: string[], input = ""): Promise<Run> {
-  const runtimeArgs = isDeno ? ["run", "--allow-all", CLI, ...args] : [CLI, ...args];
-  const child = spawn(process.execPath, runtimeArgs, {
-    stdio: ["pipe", "pipe", "pipe"],
+function runCli(args: string[], input = ""): Promise<ScriptRun> {
+  return runScript(CLI, args, {
+    input,
     env: {
-      ...process.env,
       AWS_ACCESS_KEY_ID: "AKIDTEST",
       AWS_SECRET_ACCESS_KEY: "test-secret",
       AWS_REGION: "us-east-1",
       NO_COLOR: "1",
     },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8");
-  child.stderr!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => (stdout += chunk));
-  child.stderr!.on("data", (chunk: string) => (stderr += chunk));
-  child.stdin!.on("error", () => {});
-  child.stdin!.end(input);
-  return new Promise((resolve) => {
-    // A bound, not a measurement: a CLI that never ends is killed and reported.
-    const timer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), CHILD_BOUND_MS);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+    boundMs: CHILD_BOUND_MS,
   });
 }
 
