@@ -41,31 +41,31 @@ function runQuickStart(command: string, env: Record<string, string>): Promise<nu
   });
 }
 
-await using kinesalite = await startKinesalite();
-const client = createTestClient(kinesalite.endpoint);
-const stream = uniqueStreamName("pack");
-await createStream(client, stream, { shardCount: 2 });
+const kinesalite = await startKinesalite();
 const codes = new Map<string, number | null>();
-for (const { name, command } of runtimes) {
-  const version = await new Promise<string>((resolve) => {
-    const child = spawn(command, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
-    let out = "";
-    child.stdout.on("data", (chunk) => (out += chunk));
-    child.on("close", () => resolve(out.trim()));
-  });
-  console.log(`$ (cd ${app} && ${name} quick_start.ts)   # ${name} ${version}`);
-  codes.set(
-    name,
-    await runQuickStart(command, {
-      KINESIS_ENDPOINT: kinesalite.endpoint,
-      STREAM: stream,
-      TAG: name,
-    }),
-  );
+let texts: string[];
+// try/finally rather than `await using`, which Node 22 cannot parse: the driver runs there too.
+try {
+  const client = createTestClient(kinesalite.endpoint);
+  const stream = uniqueStreamName("pack");
+  await createStream(client, stream, { shardCount: 2 });
+  for (const { name, command } of runtimes) {
+    const version = await new Promise<string>((resolve) => {
+      const child = spawn(command, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
+      let out = "";
+      child.stdout.on("data", (chunk) => (out += chunk));
+      child.on("close", () => resolve(out.trim()));
+    });
+    console.log(`$ (cd ${app} && ${name} quick_start.ts)   # ${name} ${version}`);
+    const env = { KINESIS_ENDPOINT: kinesalite.endpoint, STREAM: stream, TAG: name };
+    codes.set(name, await runQuickStart(command, env));
+  }
+  const { records } = await readStream(client, stream);
+  client.destroy();
+  texts = records.map((record) => new TextDecoder().decode(record.data));
+} finally {
+  await kinesalite.stop();
 }
-const { records } = await readStream(client, stream);
-client.destroy();
-const texts = records.map((record) => new TextDecoder().decode(record.data));
 let passed = 0;
 for (const { name } of runtimes) {
   const found = texts.filter((text) => text.startsWith(`${name} `)).length;
