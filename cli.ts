@@ -34,6 +34,7 @@
 
 import { open } from "node:fs/promises";
 import process from "node:process";
+import { Readable } from "node:stream";
 import { ErrorCodes } from "./src/error_codes.ts";
 import { isNotReadyError, ValidationError } from "./src/errors.ts";
 import { assertPartitionKey, createHashKey, parseExplicitHashKey } from "./src/hash_key.ts";
@@ -623,7 +624,7 @@ function standardInput(): ReadableStream<Uint8Array> {
   };
   if (host.Deno !== undefined) return host.Deno.stdin.readable;
   if (host.Bun !== undefined) return host.Bun.stdin.stream();
-  throw new Error("The webkpl CLI runs under Deno or Bun");
+  return Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>;
 }
 
 /**

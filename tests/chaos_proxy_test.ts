@@ -23,6 +23,7 @@ import {
 } from "./support/kinesis_sdk.ts";
 import { type ChaosProxy, type ChaosProxyOptions, startChaosProxy } from "./support/chaos_proxy.ts";
 import { type PutResult, readStream, reconcile } from "./support/readback.ts";
+import { runtimeName } from "./support/runtime.ts";
 
 /** What one PutRecords call through the proxy came back with. */
 interface Outcome {
@@ -268,14 +269,14 @@ describe("ChaosProxy", () => {
     });
   });
 
-  test("A reset on a reused connection makes Deno's fetch send the request again, and Bun's fetch not", async () => {
+  test("A reset on a reused connection makes Deno's fetch send the request again, and Bun's and Node's fetch not", async () => {
     await withProxy({}, async (proxy, client, stream) => {
       const warmUp = await put(client, stream, entries(5));
       assert.equal(warmUp.failedRecordCount, 0);
       proxy.configure({ rates: { resetAfterForward: 1 } });
       const outcome = await put(client, stream, entries(5));
       assert.ok(outcome.error !== undefined && outcome.error.status === undefined);
-      const resends = "Deno" in globalThis ? 1 : 0;
+      const resends = runtimeName === "deno" ? 1 : 0;
       assert.equal(proxy.counts.byOperation.PutRecords, 2 + resends);
       const { found, untold, duplicates } = await verify(stream, proxy, [warmUp, outcome]);
       assert.deepEqual({ found, untold, duplicates }, {

@@ -22,9 +22,9 @@ import { FakeKinesis } from "./support/fake_kinesis.ts";
 import { type Emulator, startKinesalite } from "./support/emulators.ts";
 import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
 import { readStream } from "./support/readback.ts";
+import { scriptArgs } from "./support/runtime.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
-const isDeno = "Deno" in globalThis;
 const CHILD_BOUND_MS = 90_000;
 
 interface Run {
@@ -45,7 +45,6 @@ interface RunningCli {
 }
 
 function startCli(args: string[], env: Record<string, string | undefined> = {}): RunningCli {
-  const runtimeArgs = isDeno ? ["run", "--allow-all", CLI, ...args] : [CLI, ...args];
   const childEnv: Record<string, string | undefined> = {
     ...process.env,
     AWS_ACCESS_KEY_ID: "AKIDTEST",
@@ -57,7 +56,7 @@ function startCli(args: string[], env: Record<string, string | undefined> = {}):
   for (const [key, value] of Object.entries(childEnv)) {
     if (value === undefined) delete childEnv[key];
   }
-  const child = spawn(process.execPath, runtimeArgs, {
+  const child = spawn(process.execPath, scriptArgs(CLI, args), {
     stdio: ["pipe", "pipe", "pipe"],
     env: childEnv as Record<string, string>,
   });

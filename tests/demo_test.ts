@@ -2,29 +2,14 @@
 // 100,000-record run is `deno task demo`, which CI runs after the suites.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { runScript, type ScriptRun } from "./support/runtime.ts";
 
 const DEMO = fileURLToPath(new URL("../demo/demo.ts", import.meta.url));
-const isDeno = "Deno" in globalThis;
 
-function runDemo(args: string[]): Promise<{ code: number | null; output: string }> {
-  const runtimeArgs = isDeno ? ["run", "--allow-all", DEMO, ...args] : [DEMO, ...args];
-  const child = spawn(process.execPath, runtimeArgs, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.setEncoding("utf8");
-  child.stderr!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => (output += chunk));
-  child.stderr!.on("data", (chunk: string) => (output += chunk));
-  return new Promise((resolve) => {
-    // A bound, not a measurement: a demo that hangs is killed and reported.
-    const timer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 90_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
+function runDemo(args: string[]): Promise<ScriptRun> {
+  // A bound, not a measurement: a demo that hangs is killed and reported.
+  return runScript(DEMO, args, { boundMs: 90_000 });
 }
 
 test("demo puts records through the CLI path, prints metrics and finds every record it sent", async () => {

@@ -1,30 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { runScript, type ScriptRun } from "./support/runtime.ts";
 
 const script = fileURLToPath(new URL("./support/idle_script.ts", import.meta.url));
-const isDeno = "Deno" in globalThis;
 
-/** Runs the idle script in a child of the same runtime; resolves with its output and exit code. */
-function runIdleScript(
-  mode: string,
-): Promise<{ code: number | null; output: string; timedOut: boolean }> {
-  const args = isDeno ? ["run", "--allow-all", script, mode] : ["run", script, mode];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  return new Promise((resolve) => {
-    // A bound, not a measurement: a producer that holds the process open never exits.
-    const timer = setTimeout(() => {
-      process.kill(child.pid!, "SIGKILL");
-    }, 20_000);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, output, timedOut: signal === "SIGKILL" });
-    });
-  });
+/** Runs the idle script in a child of the same runtime. */
+function runIdleScript(mode: string): Promise<ScriptRun> {
+  // A bound, not a measurement: a producer that holds the process open never exits.
+  return runScript(script, [mode], { boundMs: 20_000 });
 }
 
 test("Producer left open with nothing outstanding does not keep the process alive", async () => {

@@ -9,6 +9,7 @@ import {
 import type { RecordResult, UserRecord } from "../src/record.ts";
 import { harness } from "./support/harness.ts";
 import { type FakeClock, settle } from "./support/fake_clock.ts";
+import { runtimeName } from "./support/runtime.ts";
 import { SeededRandom } from "./support/seeded_random.ts";
 
 /** Advances the fake clock until `promise` settles, within a bounded number of steps. */
@@ -309,7 +310,13 @@ test("Producer.createWritable({ signal }) stops a pipe waiting for room at once"
   await spin(() => producer.outstandingRecords === 5);
   controller.abort(new Error("stop"));
   await assert.rejects(piping, /stop/);
-  assert.match(String(source.cancelled), /stop/);
+  if (runtimeName === "node") {
+    // Node's pipeTo (24.21) ends without cancelling the source when the write in flight rejects
+    // with the signal's reason, as this writable's does; Deno and Bun cancel it.
+    assert.equal(source.cancelled, undefined);
+  } else {
+    assert.match(String(source.cancelled), /stop/);
+  }
   assert.equal(producer.outstandingRecords, 5, "the waiting chunk was never admitted");
   kinesis.holding = false;
   kinesis.release();

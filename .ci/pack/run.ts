@@ -1,0 +1,81 @@
+// Run by `.ci/test-pack` under the repository's Node: starts kinesalite on a free loopback port,
+// creates a stream, runs the quick start from the folder where the tarball was installed, once
+// under Bun and once under Node, then reads the stream back and checks each run's records are
+// there. Prints one line per runtime and a closing count; exits 1 if any run failed.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { startKinesalite } from "../../tests/support/emulators.ts";
+import {
+  createStream,
+  createTestClient,
+  uniqueStreamName,
+} from "../../tests/support/kinesis_sdk.ts";
+import { readStream } from "../../tests/support/readback.ts";
+
+const app = process.argv[2];
+if (app === undefined) throw new Error("Usage: node .ci/pack/run.ts APP_FOLDER");
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const runtimes = [
+  { name: "bun", command: join(ROOT, "node_modules/.bin/bun") },
+  { name: "node", command: process.execPath },
+];
+const EXPECTED = 5;
+
+/** Runs the quick start with `command` in the app folder; resolves with its exit code. */
+function runQuickStart(command: string, env: Record<string, string>): Promise<number | null> {
+  const child = spawn(command, ["quick_start.ts"], {
+    cwd: app,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  return new Promise((resolve) => {
+    // A bound, not a measurement: a quick start that hangs is killed and counted as failed.
+    const timer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
+    child.on("error", () => {});
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+const kinesalite = await startKinesalite();
+const codes = new Map<string, number | null>();
+let texts: string[];
+// try/finally rather than `await using`, which Node 22 cannot parse: the driver runs there too.
+try {
+  const client = createTestClient(kinesalite.endpoint);
+  const stream = uniqueStreamName("pack");
+  await createStream(client, stream, { shardCount: 2 });
+  for (const { name, command } of runtimes) {
+    const version = await new Promise<string>((resolve) => {
+      const child = spawn(command, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
+      let out = "";
+      child.stdout.on("data", (chunk) => (out += chunk));
+      child.on("close", () => resolve(out.trim()));
+    });
+    console.log(`$ (cd ${app} && ${name} quick_start.ts)   # ${name} ${version}`);
+    const env = { KINESIS_ENDPOINT: kinesalite.endpoint, STREAM: stream, TAG: name };
+    codes.set(name, await runQuickStart(command, env));
+  }
+  const { records } = await readStream(client, stream);
+  client.destroy();
+  texts = records.map((record) => new TextDecoder().decode(record.data));
+} finally {
+  await kinesalite.stop();
+}
+let passed = 0;
+for (const { name } of runtimes) {
+  const found = texts.filter((text) => text.startsWith(`${name} `)).length;
+  const ok = codes.get(name) === 0 && found === EXPECTED;
+  if (ok) passed++;
+  console.log(
+    `pack ${name}: exit ${codes.get(name)}, ${found} of ${EXPECTED} records in the stream: ${
+      ok ? "ok" : "FAILED"
+    }`,
+  );
+}
+console.log(`pack: ${passed} passed, ${runtimes.length - passed} failed`);
+process.exitCode = passed === runtimes.length ? 0 : 1;
