@@ -520,7 +520,7 @@ async function runFloor(spec: RunSpec, workload: Workload): Promise<RunResult> {
   const records = Array.from({ length: spec.records }, (_, i) => workload.record(i));
   const startRss = rssMiB("VmRSS");
   const floor = await measureFloor(records, spec.aggregation);
-  const md5 = measureMd5(3, 100);
+  const md5 = measureMd5();
   return {
     variant: spec.variant,
     mode: spec.mode,

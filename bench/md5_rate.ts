@@ -38,7 +38,7 @@ function time(fn: () => void, minMs: number): number {
 }
 
 /** Measures both cases; `rounds` alternations, best of each. */
-export function measureMd5(rounds = 5, minMs = 200): Md5Rate[] {
+export function measureMd5(rounds = 15, minMs = 40): Md5Rate[] {
   const big = new Uint8Array(51200);
   for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
   const bigBuffer = Buffer.from(big);
@@ -101,7 +101,7 @@ export function measureMd5(rounds = 5, minMs = 200): Md5Rate[] {
 
 if (import.meta.main) {
   const at = process.argv.indexOf("--rounds");
-  const rounds = at >= 0 ? Number(process.argv[at + 1]) : 5;
+  const rounds = at >= 0 ? Number(process.argv[at + 1]) : 15;
   for (const r of measureMd5(rounds)) {
     console.log(
       `${r.case}: webkpl ${r.oursMBps.toFixed(0)} MB/s, node:crypto ${
