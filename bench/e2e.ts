@@ -366,6 +366,7 @@ function summarize(row: Row): void {
       row.median[`md5.${i}.ours`] = median(md5Runs.map((m) => m[i]!.oursMBps));
       row.median[`md5.${i}.native`] = median(md5Runs.map((m) => m[i]!.nativeMBps));
       row.median[`md5.${i}.ratio`] = median(md5Runs.map((m) => m[i]!.ratio));
+      row.median[`md5.${i}.fallback`] = median(md5Runs.map((m) => m[i]!.fallbackMBps ?? NaN));
     }
   }
   const note = row.runs.find((r) => r.note !== undefined)?.note;
@@ -477,10 +478,11 @@ function markdown(meta: Meta, rows: Row[]): string {
             `${fmt(floor.encodeUs, 3)}, base64 ${fmt(floor.base64Us, 3)}, SHA-256 ` +
             `${fmt(floor.sha256Us, 3)} (${fmt(floor.bodyBytesPerRecord, 0)} body bytes per ` +
             `record): ${fmt(floor.totalUs, 2)} µs. MD5 in the same worker, webkpl vs ` +
-            `node:crypto: 50 KiB ${fmt(floor["md5.0.ours"])} vs ${fmt(floor["md5.0.native"])} ` +
-            `MB/s (${fmt(floor["md5.0.ratio"], 2)}×), per 10–40 B key ` +
-            `${fmt(floor["md5.1.ours"])} vs ${fmt(floor["md5.1.native"])} MB/s ` +
-            `(${fmt(floor["md5.1.ratio"], 2)}×).`,
+            `node:crypto (TypeScript fallback): 50 KiB ${fmt(floor["md5.0.ours"])} vs ` +
+            `${fmt(floor["md5.0.native"])} MB/s (${fmt(floor["md5.0.ratio"], 2)}×; ` +
+            `${fmt(floor["md5.0.fallback"])}), per 10–40 B key ${fmt(floor["md5.1.ours"])} vs ` +
+            `${fmt(floor["md5.1.native"])} MB/s (${fmt(floor["md5.1.ratio"], 2)}×; ` +
+            `${fmt(floor["md5.1.fallback"])}).`,
         );
       }
     }

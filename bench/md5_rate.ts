@@ -2,7 +2,8 @@
  * MD5 throughput of webkpl's `md5Into` against node:crypto's native MD5, in one process:
  * on a 50 KiB buffer (an aggregate) and per key on 10,000 partition keys of 10-40 bytes
  * (hashing a record's key, the per-record case). Prints MB/s and the ratio ours / native,
- * best of `--rounds` alternating rounds.
+ * best of `--rounds` alternating rounds, and the rate of the plain TypeScript fallback
+ * (`src/_md5_js.ts`, which was webkpl's MD5 before the WebAssembly module).
  *
  * ```sh
  * deno run -A bench/md5_rate.ts    # or: bun run bench/md5_rate.ts
@@ -14,6 +15,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import process from "node:process";
 import { md5Into } from "../src/md5.ts";
+import { md5Js } from "../src/_md5_js.ts";
 
 /** One figure: bytes hashed per second by each implementation. */
 export interface Md5Rate {
@@ -21,6 +23,8 @@ export interface Md5Rate {
   oursMBps: number;
   nativeMBps: number;
   ratio: number;
+  /** The plain TypeScript fallback (`src/_md5_js.ts`, webkpl's MD5 before WebAssembly). */
+  fallbackMBps: number;
 }
 
 let sink = 0;
@@ -69,32 +73,43 @@ export function measureMd5(rounds = 15, minMs = 40): Md5Rate[] {
     }
     sink ^= out[0]!;
   };
+  const fallbackBig = () => {
+    sink ^= md5Js(big, 0, big.length)[0]!;
+  };
+  const fallbackKeys = () => {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      sink ^= md5Js(key, 0, key.length)[0]!;
+    }
+  };
   const nativeKeys = () => {
     for (let i = 0; i < keyBuffers.length; i++) {
       sink ^= createHash("md5").update(keyBuffers[i]!).digest()[0]!;
     }
   };
-  const best = [Infinity, Infinity, Infinity, Infinity];
+  const best = [Infinity, Infinity, Infinity, Infinity, Infinity, Infinity];
   for (let r = 0; r < rounds; r++) {
     best[0] = Math.min(best[0]!, time(oursBig, minMs));
     best[1] = Math.min(best[1]!, time(nativeBig, minMs));
     best[2] = Math.min(best[2]!, time(oursKeys, minMs));
     best[3] = Math.min(best[3]!, time(nativeKeys, minMs));
+    best[4] = Math.min(best[4]!, time(fallbackBig, minMs));
+    best[5] = Math.min(best[5]!, time(fallbackKeys, minMs));
   }
   const mbps = (bytes: number, ms: number) => bytes / ms / 1000;
-  const rate = (name: string, bytes: number, ours: number, native: number): Md5Rate => ({
+  const rate = (name: string, bytes: number, [ours, native, fallback]: number[]): Md5Rate => ({
     case: name,
-    oursMBps: mbps(bytes, ours),
-    nativeMBps: mbps(bytes, native),
-    ratio: native / ours,
+    oursMBps: mbps(bytes, ours!),
+    nativeMBps: mbps(bytes, native!),
+    ratio: native! / ours!,
+    fallbackMBps: mbps(bytes, fallback!),
   });
   return [
-    rate("50 KiB buffer", big.length, best[0]!, best[1]!),
+    rate("50 KiB buffer", big.length, [best[0]!, best[1]!, best[4]!]),
     rate(
       `per key (10-40 B, mean ${(keyBytes / keys.length).toFixed(1)} B)`,
       keyBytes,
-      best[2]!,
-      best[3]!,
+      [best[2]!, best[3]!, best[5]!],
     ),
   ];
 }
@@ -106,7 +121,9 @@ if (import.meta.main) {
     console.log(
       `${r.case}: webkpl ${r.oursMBps.toFixed(0)} MB/s, node:crypto ${
         r.nativeMBps.toFixed(0)
-      } MB/s, ours/native ${r.ratio.toFixed(2)}`,
+      } MB/s, ours/native ${r.ratio.toFixed(2)}; TypeScript fallback ${
+        r.fallbackMBps.toFixed(0)
+      } MB/s`,
     );
   }
   if (sink === 0.5) console.log(sink);
