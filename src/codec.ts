@@ -282,7 +282,11 @@ export class AggregateBuilder {
     return p + DIGEST_LENGTH;
   }
 
-  /** Empties the builder for the next aggregate, keeping its tables to avoid reallocating. */
+  /**
+   * Empties the builder for the next aggregate. It keeps no reference to record data, but
+   * remembers recent keys (strings only, a few aggregates' worth) so that recurring keys cost
+   * less in the next aggregate.
+   */
   clear(): void {
     this.#partitionKeys.clear();
     this.#hashKeys.clear();

@@ -4,8 +4,9 @@
  *
  * The compression function is a 2.3 KB WebAssembly module (`_md5_wasm.ts`, generated from
  * `tools/md5.wat` by `tools/md5_wasm.ts`), embedded as base64 so that nothing is built or
- * fetched at install time: wasm's `i32.rotl` and unaligned little-endian loads make it run
- * at node:crypto's native rate (`bench/md5_rate.ts`; figures in `docs/performance.md`).
+ * fetched at install time: wasm's `i32.rotl` and unaligned little-endian loads bring it to
+ * 0.8-1.1 times node:crypto's native rate (`bench/md5_rate.ts`; figures in
+ * `docs/performance.md`).
  * Where WebAssembly cannot be compiled at run time, the plain TypeScript of `_md5_js.ts`
  * takes over. Hashing a message of at most 64 bytes, such as a partition key, allocates
  * nothing; a longer one allocates one view per 64 KiB.
