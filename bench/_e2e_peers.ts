@@ -12,6 +12,10 @@
  *   aws-kinesis-agg sets it). Blobs are closed at webkpl's `aggregationMaxSize` (51,200
  *   bytes), calls at 500 entries or 5 MiB.
  * - {@linkcode PlainSdkSender}: one entry per record, 500 per call.
+ * - {@linkcode FairLoop}: the fair peer of the headline ratios, the same work with nothing a
+ *   fire-and-forget user would not write (no deadline, no per-call tags or counts). The
+ *   two above stay for the latency rows, which need a flush deadline and per-call
+ *   settlement.
  *
  * @module
  */
@@ -332,5 +336,122 @@ export class AggSdkSender extends SdkSender {
     const tags = this.#tags[shard]!;
     this.addEntry(entry, records, tags);
     if (tags.length > 0) this.#tags[shard] = [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The fair peers: the tightest loop a competent user writes instead of using a library.
+
+/**
+ * The hand-written loop the headline ratios use, with nothing a fire-and-forget user would
+ * not write: per record, node:crypto's MD5 of the key and a binary search of the shards'
+ * starting hash keys; one `aws-kinesis-agg` `RecordAggregator` per shard closed at 51,200
+ * bytes; `PutRecords` of at most 500 entries or 5 MiB; at most `maxInFlight` calls, the
+ * loop waiting for one to finish when that many are out. No per-record state, no timers,
+ * no retries; only failed entries (aggregated or not) are counted. `aggregation: false`
+ * makes it the plain SDK loop: one entry per record, 500 per call.
+ *
+ * Unlike {@linkcode AggSdkSender} it has no buffering deadline and settles nothing per
+ * record, so it runs in throughput mode only.
+ */
+export class FairLoop {
+  /** Entries (aggregated or not) reported failed, plus the entries of failed calls. */
+  failed = 0;
+  readonly #client: KinesisClient;
+  readonly #stream: string;
+  readonly #maxInFlight: number;
+  readonly #router: ShardRouter | undefined;
+  readonly #aggregators: AggRecordAggregator[];
+  #entries: PutRecordsRequestEntry[] = [];
+  #bytes = 0;
+  #inFlight = 0;
+  #wake: (() => void) | undefined;
+
+  private constructor(client: KinesisClient, options: PeerOptions, router?: ShardRouter) {
+    this.#client = client;
+    this.#stream = options.stream;
+    this.#maxInFlight = options.maxInFlight;
+    this.#router = router;
+    this.#aggregators = Array.from(
+      { length: router?.shards ?? 0 },
+      () => new agg.RecordAggregator(),
+    );
+  }
+
+  /** Lists the stream's shards when aggregating, for the routing every record needs. */
+  static async create(options: PeerOptions, aggregation: boolean): Promise<FairLoop> {
+    const client = createClient(options);
+    if (!aggregation) return new FairLoop(client, options);
+    return new FairLoop(
+      client,
+      options,
+      new ShardRouter(await openShardStarts(client, options.stream)),
+    );
+  }
+
+  /** Takes a record; returns a promise, to await, when a call had to wait for room. */
+  add(record: PeerRecord): Promise<void> | undefined {
+    const router = this.#router;
+    if (router === undefined) {
+      return this.#push({ Data: record.data, PartitionKey: record.partitionKey });
+    }
+    const shard = router.shardOf(record.partitionKey);
+    const aggregator = this.#aggregators[shard]!;
+    let wait: Promise<void> | undefined;
+    if (
+      aggregator.length() > 0 &&
+      aggregator.totalBytes + aggregator.calculateUserRecordSize(record) > AGGREGATE_BODY_BYTES
+    ) {
+      wait = this.#emit(aggregator);
+    }
+    aggregator.addUserRecord(record);
+    return wait;
+  }
+
+  /** Sends what is buffered and resolves when no call is left. */
+  async drain(): Promise<void> {
+    for (const aggregator of this.#aggregators) {
+      if (aggregator.length() > 0) await this.#emit(aggregator);
+    }
+    if (this.#entries.length > 0) await this.#send();
+    while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#wake = resolve);
+  }
+
+  close(): void {
+    this.#client.destroy();
+  }
+
+  #emit(aggregator: AggRecordAggregator): Promise<void> | undefined {
+    const blob = aggregator.build()!;
+    return this.#push({ Data: blob.data, PartitionKey: blob.partitionKey });
+  }
+
+  #push(entry: PutRecordsRequestEntry): Promise<void> | undefined {
+    const bytes = entry.Data!.length + entry.PartitionKey!.length;
+    let wait: Promise<void> | undefined;
+    if (this.#entries.length > 0 && this.#bytes + bytes > MAX_REQUEST_BYTES) wait = this.#send();
+    this.#entries.push(entry);
+    this.#bytes += bytes;
+    if (this.#entries.length === MAX_REQUEST_ENTRIES) wait = this.#send();
+    return wait;
+  }
+
+  async #send(): Promise<void> {
+    const records = this.#entries;
+    this.#entries = [];
+    this.#bytes = 0;
+    while (this.#inFlight >= this.#maxInFlight) {
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    this.#inFlight++;
+    this.#client.send(new PutRecordsCommand({ StreamName: this.#stream, Records: records })).then(
+      (output) => this.failed += output.FailedRecordCount ?? 0,
+      () => this.failed += records.length,
+    ).finally(() => {
+      this.#inFlight--;
+      const wake = this.#wake;
+      this.#wake = undefined;
+      wake?.();
+    });
   }
 }

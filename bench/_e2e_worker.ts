@@ -15,10 +15,25 @@ import process from "node:process";
 import { Producer } from "../mod.ts";
 import { LeanKinesisClient } from "./lean_kinesis_client.ts";
 import type { RecordResult, UserRecord } from "../mod.ts";
-import { AggSdkSender, type PeerOptions, type PeerSender, PlainSdkSender } from "./_e2e_peers.ts";
+import {
+  AggSdkSender,
+  FairLoop,
+  type PeerOptions,
+  type PeerSender,
+  PlainSdkSender,
+} from "./_e2e_peers.ts";
+import { type Floor, measureFloor } from "./_e2e_floor.ts";
+import { type Md5Rate, measureMd5 } from "./md5_rate.ts";
 
 /** The variants, in the order the harness runs them. */
-export type Variant = "webkpl-put" | "webkpl-put-lean" | "webkpl-pipeto" | "agg-sdk" | "sdk-plain";
+export type Variant =
+  | "webkpl-put"
+  | "webkpl-put-lean"
+  | "webkpl-pipeto"
+  | "fair"
+  | "agg-sdk"
+  | "sdk-plain"
+  | "floor";
 
 /** What one worker measures. */
 export interface RunSpec {
@@ -69,6 +84,10 @@ export interface RunResult {
   p50Ms?: number;
   p99Ms?: number;
   maxMs?: number;
+  /** The floor's parts (variant `floor`, whose `cpuUsPerRecord` is their sum). */
+  floor?: Floor;
+  /** webkpl's MD5 against node:crypto's, measured in the `floor` worker. */
+  md5?: Md5Rate[];
 }
 
 const CREDENTIALS = { accessKeyId: "AKIDBENCH", secretAccessKey: "bench-secret" };
@@ -145,6 +164,8 @@ export async function run(spec: RunSpec): Promise<RunResult> {
   if (spec.variant.startsWith("webkpl-")) {
     return await runWebkpl(spec, workload);
   }
+  if (spec.variant === "floor") return await runFloor(spec, workload);
+  if (spec.variant === "fair") return await runFair(spec, workload);
   return await runPeer(spec, workload);
 }
 
@@ -445,6 +466,75 @@ async function runPeer(spec: RunSpec, workload: Workload): Promise<RunResult> {
   } finally {
     sender.close();
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// The fair peer and the floor
+
+async function runFair(spec: RunSpec, workload: Workload): Promise<RunResult> {
+  const loop = await FairLoop.create({
+    endpoint: spec.endpoint,
+    region: REGION,
+    credentials: CREDENTIALS,
+    stream: spec.stream,
+    maxInFlight: spec.maxInFlight,
+    bufferedTimeMs: spec.bufferedTimeMs,
+  }, spec.aggregation);
+  try {
+    for (let i = 0; i < spec.warmup; i++) {
+      const wait = loop.add(workload.record(i));
+      if (wait !== undefined) await wait;
+    }
+    await loop.drain();
+    loop.failed = 0;
+    const startRss = rssMiB("VmRSS");
+    const cpu0 = cpuMicros();
+    const t0 = performance.now();
+    const end = spec.warmup + spec.records;
+    for (let i = spec.warmup; i < end; i++) {
+      const wait = loop.add(workload.record(i));
+      if (wait !== undefined) await wait;
+    }
+    await loop.drain();
+    const elapsedMs = performance.now() - t0;
+    const cpu = cpuMicros() - cpu0;
+    return {
+      variant: spec.variant,
+      mode: spec.mode,
+      records: spec.records,
+      elapsedMs,
+      recordsPerSec: spec.records / (elapsedMs / 1000),
+      mbPerSec: (spec.records * spec.recordBytes) / (elapsedMs / 1000) / 1e6,
+      cpuUsPerRecord: cpu / spec.records,
+      peakRssMiB: rssMiB("VmHWM"),
+      startRssMiB: startRss,
+      failed: loop.failed,
+    };
+  } finally {
+    loop.close();
+  }
+}
+
+/** The floor on the same records as the timed phase of the other variants. */
+async function runFloor(spec: RunSpec, workload: Workload): Promise<RunResult> {
+  const records = Array.from({ length: spec.records }, (_, i) => workload.record(i));
+  const startRss = rssMiB("VmRSS");
+  const floor = await measureFloor(records, spec.aggregation);
+  const md5 = measureMd5();
+  return {
+    variant: spec.variant,
+    mode: spec.mode,
+    records: spec.records,
+    elapsedMs: NaN,
+    recordsPerSec: NaN,
+    mbPerSec: NaN,
+    cpuUsPerRecord: floor.totalUs,
+    peakRssMiB: rssMiB("VmHWM"),
+    startRssMiB: startRss,
+    failed: 0,
+    floor,
+    md5,
+  };
 }
 
 if (import.meta.main) {

@@ -53,6 +53,17 @@ export function varintSize(value: number): number {
  * @returns The index one past the last byte written.
  */
 export function writeVarint(out: Uint8Array, pos: number, value: number): number {
+  // One and two bytes (below 16,384) cover key indexes and the lengths of small records;
+  // a store into a Uint8Array keeps the low 8 bits, so no masking is needed.
+  if (value < 0x80) {
+    out[pos] = value;
+    return pos + 1;
+  }
+  if (value < 0x4000) {
+    out[pos] = value | 0x80;
+    out[pos + 1] = value >>> 7;
+    return pos + 2;
+  }
   // Bitwise operators see only 32 bits, so larger values shed their low groups by division.
   while (value > 0xffffffff) {
     out[pos++] = (value % 0x80) | 0x80;

@@ -111,16 +111,10 @@ export interface AggregationInput {
  * ```
  */
 export class AggregateBuilder {
-  // Storage outlives clear(): only the first #partitionKeyCount, #hashKeyCount and #count
-  // entries are live, so refilling never regrows an array.
-  readonly #partitionKeyIndex = new Map<string, number>();
-  readonly #partitionKeys: string[] = [];
-  #partitionKeyLengths: Int32Array = new Int32Array(16);
-  #partitionKeyCount = 0;
-  readonly #hashKeyIndex = new Map<string, number>();
-  readonly #hashKeys: string[] = [];
-  #hashKeyLengths: Int32Array = new Int32Array(16);
-  #hashKeyCount = 0;
+  readonly #partitionKeys = new KeyTable(KEY_PARTITION_KEY_TABLE);
+  readonly #hashKeys = new KeyTable(KEY_EXPLICIT_HASH_KEY_TABLE);
+  // Storage outlives clear(): only the first #count entries are live, so refilling never
+  // regrows an array.
   readonly #data: Uint8Array[] = [];
   /**
    * Three numbers per record: partition key index, explicit hash key index (-1 for none),
@@ -131,13 +125,12 @@ export class AggregateBuilder {
   /** Length of the protobuf `AggregatedRecord`. */
   #bodyLength = 0;
 
-  // What #measure() found for the record it last measured, for #commit().
-  #newPartitionKeyLength = -1;
-  #measuredPartitionKey = 0;
-  #newHashKeyLength = -1;
-  #measuredHashKey = -1;
-  #measuredRecordLength = 0;
-  #measuredGrowth = 0;
+  // What #measure() found for the record it last measured, for #commit(): each key's
+  // KeyTable.lookup() code, and the record's length and growth.
+  #partitionKeyCode = 0;
+  #hashKeyCode = NO_KEY;
+  #recordLength = 0;
+  #growth = 0;
 
   /** How many user records the aggregate holds. */
   get count(): number {
@@ -146,7 +139,7 @@ export class AggregateBuilder {
 
   /** How many distinct partition keys the aggregate holds. */
   get partitionKeyCount(): number {
-    return this.#partitionKeyCount;
+    return this.#partitionKeys.count;
   }
 
   /**
@@ -204,45 +197,75 @@ export class AggregateBuilder {
    * @throws {RangeError} If a record's `data` changed length after it was added.
    */
   encode(): Uint8Array {
+    const out = new Uint8Array(FRAMING + this.#bodyLength);
+    this.encodeInto(out, 0);
+    return out;
+  }
+
+  /**
+   * Serializes the aggregate into `out` from `offset`, the same {@linkcode size} bytes as
+   * {@linkcode encode} without allocating them: a caller that recycles its buffers once
+   * their request has settled saves the allocation and zeroing of a new one per aggregate,
+   * which costs more than the rest of the encoding outside MD5 (`docs/performance.md`).
+   *
+   * @param out The destination, with at least {@linkcode size} bytes from `offset`.
+   * @param offset Index in `out` of the aggregate's first byte.
+   * @returns The index in `out` one past the aggregate's last byte.
+   * @throws {TypeError} If `out` is not a `Uint8Array`.
+   * @throws {RangeError} If the aggregate does not fit in `out` at `offset`, or a record's
+   * `data` changed length after it was added.
+   *
+   * @example Encoding into a reused buffer
+   * ```ts
+   * import { AggregateBuilder, decodeAggregated } from "@webkpl/kpl";
+   *
+   * const builder = new AggregateBuilder();
+   * builder.add({ partitionKey: "a", data: new Uint8Array([1, 2, 3]) });
+   * const buffer = new Uint8Array(51_200);
+   * const end = builder.encodeInto(buffer, 0);
+   * console.log(end === builder.size); // true
+   * console.log(decodeAggregated(buffer.subarray(0, end)).length); // 1
+   * ```
+   */
+  encodeInto(out: Uint8Array, offset: number): number {
     const size = FRAMING + this.#bodyLength;
-    const out = new Uint8Array(size);
-    out[0] = MAGIC_0;
-    out[1] = MAGIC_1;
-    out[2] = MAGIC_2;
-    out[3] = MAGIC_3;
-    let p = 4;
-    const partitionKeys = this.#partitionKeys;
-    const partitionKeyLengths = this.#partitionKeyLengths;
-    for (let i = 0; i < this.#partitionKeyCount; i++) {
-      out[p++] = KEY_PARTITION_KEY_TABLE;
-      p = writeVarint(out, p, partitionKeyLengths[i]!);
-      p = writeUtf8(partitionKeys[i]!, out, p);
+    if (!(out instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot encode aggregated record as 'out' must be a Uint8Array: current type is ${
+          typeName(out)
+        }`,
+      );
     }
-    const hashKeys = this.#hashKeys;
-    const hashKeyLengths = this.#hashKeyLengths;
-    for (let i = 0; i < this.#hashKeyCount; i++) {
-      out[p++] = KEY_EXPLICIT_HASH_KEY_TABLE;
-      p = writeVarint(out, p, hashKeyLengths[i]!);
-      p = writeUtf8(hashKeys[i]!, out, p);
+    if (!Number.isInteger(offset) || offset < 0 || offset + size > out.length) {
+      throw new RangeError(
+        `Cannot encode aggregated record as its ${size} bytes must fit in 'out' at 'offset': current value is ${offset} of ${out.length} bytes`,
+      );
     }
+    out[offset] = MAGIC_0;
+    out[offset + 1] = MAGIC_1;
+    out[offset + 2] = MAGIC_2;
+    out[offset + 3] = MAGIC_3;
+    let p = this.#partitionKeys.write(out, offset + 4);
+    p = this.#hashKeys.write(out, p);
     const data = this.#data;
     const fields = this.#fields;
-    for (let i = 0; i < this.#count; i++) {
+    const count = this.#count;
+    for (let i = 0, f = 0; i < count; i++, f += 3) {
       const bytes = data[i]!;
       const length = bytes.length;
-      const recordLength = fields[3 * i + 2]!;
-      out[p++] = KEY_RECORDS;
-      p = writeVarint(out, p, recordLength);
+      const recordLength = fields[f + 2]!;
+      out[p] = KEY_RECORDS;
+      p = writeVarint(out, p + 1, recordLength);
       const recordEnd = p + recordLength;
-      out[p++] = KEY_PARTITION_KEY_INDEX;
-      p = writeVarint(out, p, fields[3 * i]!);
-      const hashKey = fields[3 * i + 1]!;
+      out[p] = KEY_PARTITION_KEY_INDEX;
+      p = writeVarint(out, p + 1, fields[f]!);
+      const hashKey = fields[f + 1]!;
       if (hashKey >= 0) {
-        out[p++] = KEY_EXPLICIT_HASH_KEY_INDEX;
-        p = writeVarint(out, p, hashKey);
+        out[p] = KEY_EXPLICIT_HASH_KEY_INDEX;
+        p = writeVarint(out, p + 1, hashKey);
       }
-      out[p++] = KEY_DATA;
-      p = writeVarint(out, p, length);
+      out[p] = KEY_DATA;
+      p = writeVarint(out, p + 1, length);
       // A buffer detached or resized since add() would otherwise yield a wrong aggregate.
       if (p + length !== recordEnd) {
         throw new RangeError(
@@ -251,26 +274,27 @@ export class AggregateBuilder {
       }
       if (length > SMALL_COPY) {
         out.set(bytes, p);
-        p += length;
+        p = recordEnd;
       } else {
         for (let j = 0; j < length; j++) out[p++] = bytes[j]!;
       }
     }
-    md5Into(out, 4, p, out, p);
-    return out;
+    md5Into(out, offset + 4, p, out, p);
+    return p + DIGEST_LENGTH;
   }
 
-  /** Empties the builder for the next aggregate, keeping its tables to avoid reallocating. */
+  /**
+   * Empties the builder for the next aggregate. It keeps no reference to record data, but
+   * remembers recent keys (strings only, a few aggregates' worth) so that recurring keys cost
+   * less in the next aggregate.
+   */
   clear(): void {
-    // Overwrite rather than truncate, so the arrays keep their capacity yet hold no
+    this.#partitionKeys.clear();
+    this.#hashKeys.clear();
+    // Overwrite rather than truncate, so the array keeps its capacity yet holds no
     // reference to user data.
-    this.#partitionKeyIndex.clear();
-    for (let i = 0; i < this.#partitionKeyCount; i++) this.#partitionKeys[i] = "";
-    this.#partitionKeyCount = 0;
-    this.#hashKeyIndex.clear();
-    for (let i = 0; i < this.#hashKeyCount; i++) this.#hashKeys[i] = "";
-    this.#hashKeyCount = 0;
-    for (let i = 0; i < this.#count; i++) this.#data[i] = EMPTY;
+    const data = this.#data;
+    for (let i = 0; i < this.#count; i++) data[i] = EMPTY;
     this.#count = 0;
     this.#bodyLength = 0;
   }
@@ -287,13 +311,6 @@ export class AggregateBuilder {
         }`,
       );
     }
-    if (explicitHashKey !== undefined && typeof explicitHashKey !== "string") {
-      throw new TypeError(
-        `Cannot aggregate a record as 'explicitHashKey' must be a string or undefined: current type is ${
-          typeName(explicitHashKey)
-        }`,
-      );
-    }
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot aggregate a record as 'data' must be a Uint8Array: current type is ${
@@ -301,68 +318,52 @@ export class AggregateBuilder {
         }`,
       );
     }
-    let growth = 0;
-    let partitionKeyIndex = this.#partitionKeyIndex.get(partitionKey);
-    let newPartitionKeyLength = -1;
-    if (partitionKeyIndex === undefined) {
-      partitionKeyIndex = this.#partitionKeyCount;
-      newPartitionKeyLength = utf8Length(partitionKey);
-      growth += 1 + varintSize(newPartitionKeyLength) + newPartitionKeyLength;
-    }
-    let recordLength = 1 + varintSize(partitionKeyIndex);
-    let hashKeyIndex = -1;
-    let newHashKeyLength = -1;
+    const partitionKeys = this.#partitionKeys;
+    let growth = partitionKeys.lookup(partitionKey);
+    this.#partitionKeyCode = partitionKeys.code;
+    let recordLength = 1 + varintSize(partitionKeys.index);
+    this.#hashKeyCode = NO_KEY;
     if (explicitHashKey !== undefined) {
-      const known = this.#hashKeyIndex.get(explicitHashKey);
-      if (known === undefined) {
-        hashKeyIndex = this.#hashKeyCount;
-        newHashKeyLength = utf8Length(explicitHashKey);
-        growth += 1 + varintSize(newHashKeyLength) + newHashKeyLength;
-      } else {
-        hashKeyIndex = known;
+      if (typeof explicitHashKey !== "string") {
+        throw new TypeError(
+          `Cannot aggregate a record as 'explicitHashKey' must be a string or undefined: current type is ${
+            typeName(explicitHashKey)
+          }`,
+        );
       }
-      recordLength += 1 + varintSize(hashKeyIndex);
+      const hashKeys = this.#hashKeys;
+      growth += hashKeys.lookup(explicitHashKey);
+      this.#hashKeyCode = hashKeys.code;
+      recordLength += 1 + varintSize(hashKeys.index);
     }
     const dataLength = data.length;
     recordLength += 1 + varintSize(dataLength) + dataLength;
     growth += 1 + varintSize(recordLength) + recordLength;
-    this.#newPartitionKeyLength = newPartitionKeyLength;
-    this.#measuredPartitionKey = partitionKeyIndex;
-    this.#newHashKeyLength = newHashKeyLength;
-    this.#measuredHashKey = hashKeyIndex;
-    this.#measuredRecordLength = recordLength;
-    this.#measuredGrowth = growth;
+    this.#recordLength = recordLength;
+    this.#growth = growth;
     return growth;
   }
 
   #commit(record: AggregationInput): void {
-    if (this.#newPartitionKeyLength >= 0) {
-      const n = this.#partitionKeyCount;
-      this.#partitionKeyIndex.set(record.partitionKey, n);
-      this.#partitionKeys[n] = record.partitionKey;
-      if (n === this.#partitionKeyLengths.length) {
-        this.#partitionKeyLengths = grow(this.#partitionKeyLengths);
-      }
-      this.#partitionKeyLengths[n] = this.#newPartitionKeyLength;
-      this.#partitionKeyCount = n + 1;
+    const partitionKeys = this.#partitionKeys;
+    let partitionKeyIndex = this.#partitionKeyCode;
+    if (partitionKeyIndex < 0) {
+      partitionKeyIndex = partitionKeys.append(record.partitionKey, partitionKeyIndex);
     }
-    if (this.#newHashKeyLength >= 0) {
-      const n = this.#hashKeyCount;
-      const explicitHashKey = record.explicitHashKey!;
-      this.#hashKeyIndex.set(explicitHashKey, n);
-      this.#hashKeys[n] = explicitHashKey;
-      if (n === this.#hashKeyLengths.length) this.#hashKeyLengths = grow(this.#hashKeyLengths);
-      this.#hashKeyLengths[n] = this.#newHashKeyLength;
-      this.#hashKeyCount = n + 1;
+    let hashKeyIndex = this.#hashKeyCode;
+    if (hashKeyIndex < 0 && hashKeyIndex !== NO_KEY) {
+      hashKeyIndex = this.#hashKeys.append(record.explicitHashKey!, hashKeyIndex);
     }
     const n = this.#count;
     this.#data[n] = record.data;
-    if (3 * n + 3 > this.#fields.length) this.#fields = grow(this.#fields);
-    this.#fields[3 * n] = this.#measuredPartitionKey;
-    this.#fields[3 * n + 1] = this.#measuredHashKey;
-    this.#fields[3 * n + 2] = this.#measuredRecordLength;
+    const f = 3 * n;
+    if (f + 3 > this.#fields.length) this.#fields = grow(this.#fields);
+    const fields = this.#fields;
+    fields[f] = partitionKeyIndex;
+    fields[f + 1] = hashKeyIndex === NO_KEY ? -1 : hashKeyIndex;
+    fields[f + 2] = this.#recordLength;
     this.#count = n + 1;
-    this.#bodyLength += this.#measuredGrowth;
+    this.#bodyLength += this.#growth;
   }
 }
 
@@ -372,6 +373,137 @@ function grow(array: Int32Array): Int32Array {
   const larger = new Int32Array(array.length * 2);
   larger.set(array);
   return larger;
+}
+
+/** A record without an explicit hash key, where a {@linkcode KeyTable.lookup} code goes. */
+const NO_KEY = -0x80000000;
+/** {@linkcode KeyTable.lookup}'s code for a key the table has never seen. */
+const UNSEEN = -1;
+/** Keys a table remembers beyond twice those of its last aggregate (see `clear()`). */
+const SPARE_KEYS = 128;
+
+/**
+ * One key table of an aggregate (partition keys or explicit hash keys), in order of first
+ * use. Keys get a stable id that outlives {@linkcode clear}, with their table entry (field
+ * key, length, UTF-8) encoded once into an arena: a shard's aggregates see the same keys
+ * again and again, and a key seen before costs one `Map` lookup and a copy of a few bytes
+ * instead of an insertion into a map regrown from empty, a UTF-8 measure and an encoding.
+ * An aggregate is an epoch: clearing bumps it instead of emptying the map.
+ */
+class KeyTable {
+  /** Keys in the current table. */
+  count = 0;
+  readonly #field: number;
+  readonly #ids = new Map<string, number>();
+  #idCount = 0;
+  // By id: the epoch in which it was last in the table, its index there, and where its
+  // entry starts in #arena (it ends where the next id's starts).
+  #epochs: Int32Array = new Int32Array(16);
+  #indexes: Int32Array = new Int32Array(16);
+  #starts: Int32Array = new Int32Array(17);
+  #arena: Uint8Array = new Uint8Array(256);
+  /** By table index: id. */
+  #order: Int32Array = new Int32Array(16);
+  #epoch = 1;
+
+  /** @param field The field key every entry starts with. */
+  constructor(field: number) {
+    this.#field = field;
+  }
+
+  /**
+   * What the last {@linkcode lookup} found: the key's index in the current table if it is
+   * there; else {@linkcode UNSEEN}, or `-2 - id` for a key seen in an earlier aggregate.
+   */
+  code = UNSEEN;
+  /** The index the last looked-up key has, or would have once appended. */
+  index = 0;
+
+  /**
+   * Looks `key` up, leaving {@linkcode code} and {@linkcode index}; returns the bytes it
+   * would add to the table (field key, length and UTF-8), 0 if it is there. Changes nothing
+   * else.
+   */
+  lookup(key: string): number {
+    const id = this.#ids.get(key);
+    if (id !== undefined && this.#epochs[id] === this.#epoch) {
+      this.code = this.index = this.#indexes[id]!;
+      return 0;
+    }
+    this.index = this.count;
+    if (id !== undefined) {
+      this.code = -2 - id;
+      return this.#starts[id + 1]! - this.#starts[id]!;
+    }
+    this.code = UNSEEN;
+    const length = utf8Length(key);
+    return 1 + varintSize(length) + length;
+  }
+
+  /** Appends a key absent from the table, given its {@linkcode lookup} code; returns its index. */
+  append(key: string, code: number): number {
+    let id = -2 - code;
+    if (code === UNSEEN) id = this.#remember(key);
+    const index = this.count;
+    if (index === this.#order.length) this.#order = grow(this.#order);
+    this.#order[index] = id;
+    this.#epochs[id] = this.#epoch;
+    this.#indexes[id] = index;
+    this.count = index + 1;
+    return index;
+  }
+
+  /** Writes the table's entries from `p`; returns the index one past them. */
+  write(out: Uint8Array, p: number): number {
+    const arena = this.#arena;
+    const starts = this.#starts;
+    const order = this.#order;
+    for (let i = 0; i < this.count; i++) {
+      const id = order[i]!;
+      const end = starts[id + 1]!;
+      for (let j = starts[id]!; j < end; j++) out[p++] = arena[j]!;
+    }
+    return p;
+  }
+
+  /**
+   * Starts the next aggregate's table. The remembered keys are bounded: past twice the
+   * keys of the aggregate just ended plus {@linkcode SPARE_KEYS}, as with keys that never
+   * recur, they are forgotten, so a table keeps no more strings than a few aggregates use.
+   */
+  clear(): void {
+    if (this.#idCount > 2 * this.count + SPARE_KEYS || this.#epoch === 0x7fffffff) {
+      this.#ids.clear();
+      this.#idCount = 0;
+      this.#epoch = 0;
+    }
+    this.#epoch++;
+    this.count = 0;
+  }
+
+  #remember(key: string): number {
+    const id = this.#idCount++;
+    this.#ids.set(key, id);
+    if (id + 1 === this.#epochs.length) {
+      this.#epochs = grow(this.#epochs);
+      this.#indexes = grow(this.#indexes);
+      this.#starts = grow(this.#starts);
+    }
+    const start = this.#starts[id]!;
+    // Room for the field key, a length varint and 3 bytes per UTF-16 unit at most.
+    const room = start + 6 + 3 * key.length;
+    if (room > this.#arena.length) {
+      const larger = new Uint8Array(Math.max(2 * this.#arena.length, room));
+      larger.set(this.#arena.subarray(0, start));
+      this.#arena = larger;
+    }
+    const arena = this.#arena;
+    arena[start] = this.#field;
+    const length = utf8Length(key);
+    const end = writeUtf8(key, arena, writeVarint(arena, start + 1, length));
+    this.#starts[id + 1] = end;
+    return id;
+  }
 }
 
 // encodeAggregated() borrows this builder and always empties it, so it holds no user data

@@ -301,6 +301,58 @@ test("AggregateBuilder encodes the same bytes as encodeAggregated(), and again a
   assert.deepEqual(builder.encode(), first);
 });
 
+test("AggregateBuilder reused for many aggregates of recurring and new keys writes what aws-kinesis-agg writes", () => {
+  // The builder remembers keys across clear() and forgets them when too many never recur:
+  // both paths, and keys that come back after being forgotten, must write the same bytes.
+  const random = new SeededRandom(23);
+  const pool: string[] = [];
+  while (pool.length < 30) {
+    const key = randomPartitionKey(random);
+    if (!isArrayIndex(key)) pool.push(key);
+  }
+  const hashKeys = [
+    "4294967296",
+    "340282366920938463463374607431768211455",
+    "99999999999999999999",
+  ];
+  const builder = new AggregateBuilder();
+  const out = new Uint8Array(70_000);
+  for (let round = 0; round < 40; round++) {
+    const records: AggregationInput[] = [];
+    // Every fifth aggregate is mostly keys never seen again, enough to be forgotten.
+    const fresh = round % 5 === 4 ? 0.9 : 0.1;
+    const count = random.int(1, 300);
+    while (records.length < count) {
+      let partitionKey = random.next() < fresh ? randomPartitionKey(random) : random.pick(pool);
+      if (isArrayIndex(partitionKey)) partitionKey = `k${partitionKey}`;
+      const record: AggregationInput = random.next() < 0.2
+        ? { partitionKey, explicitHashKey: random.pick(hashKeys), data: random.bytes(20) }
+        : { partitionKey, data: random.bytes(random.int(0, 40)) };
+      builder.add(record);
+      records.push(record);
+    }
+    const theirs = new Uint8Array(aggAggregate(records)[0]!.data);
+    const ours = builder.encode();
+    assert.deepEqual(ours, theirs, `round ${round}`);
+    const offset = random.int(0, 9);
+    assert.equal(builder.encodeInto(out, offset), offset + ours.length);
+    assert.deepEqual(out.subarray(offset, offset + ours.length), ours);
+    builder.clear();
+  }
+});
+
+test("AggregateBuilder.encodeInto() rejects a destination the aggregate does not fit in", () => {
+  const builder = new AggregateBuilder();
+  builder.add({ partitionKey: "a", data: new Uint8Array(10) });
+  const size = builder.size;
+  assert.equal(builder.encodeInto(new Uint8Array(size), 0), size);
+  assert.throws(() => builder.encodeInto(new Uint8Array(size - 1), 0), /must fit in 'out'/);
+  assert.throws(() => builder.encodeInto(new Uint8Array(size), 1), RangeError);
+  assert.throws(() => builder.encodeInto(new Uint8Array(size + 1), -1), RangeError);
+  assert.throws(() => builder.encodeInto(new Uint8Array(size + 1), 0.5), RangeError);
+  assert.throws(() => builder.encodeInto([] as unknown as Uint8Array, 0), TypeError);
+});
+
 test("AggregateBuilder.tryAdd() adds exactly while the size stays within the limit", () => {
   const random = new SeededRandom(22);
   const builder = new AggregateBuilder();

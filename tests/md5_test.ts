@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { md5, md5Into } from "../src/md5.ts";
+import { md5Js } from "../src/_md5_js.ts";
 import { SeededRandom } from "./support/seeded_random.ts";
 
 const encoder = new TextEncoder();
@@ -100,4 +101,27 @@ test("md5Into() rejects ranges outside the data and digests that do not fit", ()
   assert.throws(() => md5Into(data, 0, 10, new Uint8Array(15), 0), RangeError);
   assert.throws(() => md5Into([1, 2] as unknown as Uint8Array, 0, 2, out, 0), TypeError);
   assert.throws(() => md5Into(data, 0, 2, [] as unknown as Uint8Array, 0), TypeError);
+});
+
+test("md5Into() matches node:crypto around the 64 KiB pieces it copies into WebAssembly", () => {
+  const random = new SeededRandom(4);
+  const buffer = random.bytes(3 * 65536 + 200);
+  const out = new Uint8Array(16);
+  for (const length of [65535, 65536, 65537, 65536 + 55, 65536 + 56, 131072, 3 * 65536 + 199]) {
+    md5Into(buffer, 1, 1 + length, out, 0);
+    assert.equal(hex(out), reference(buffer.subarray(1, 1 + length)), `length ${length}`);
+  }
+});
+
+test("md5Js(), the fallback without WebAssembly, matches node:crypto", () => {
+  const random = new SeededRandom(5);
+  const buffer = random.bytes(70_000);
+  const lengths = [...Array.from({ length: 130 }, (_, i) => i), 1000, 65536, 69_999];
+  for (const length of lengths) {
+    assert.equal(
+      hex(md5Js(buffer, 1, 1 + length)),
+      reference(buffer.subarray(1, 1 + length)),
+      `length ${length}`,
+    );
+  }
 });
