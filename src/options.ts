@@ -45,6 +45,13 @@ export interface ProducerOptions {
   recordTtlMs?: number;
   /** Per-shard send ceiling, in percent of 1000 records/s and 1 MiB/s (> 0). @default {150} */
   rateLimit?: number;
+  /**
+   * Adapt each shard's send rate to Kinesis' answers: lower it when Kinesis throttles the
+   * shard, raise it again while records are stored, never above `rateLimit` (see
+   * docs/fleet.md). `false` keeps every shard at `rateLimit` and only pauses a throttled
+   * shard, as the C++ KPL does. @default {true}
+   */
+  adaptiveRate?: boolean;
   /** Fail throttled records at once instead of retrying them. @default {false} */
   failIfThrottled?: boolean;
   /** Admitted records not yet settled before `put()` waits (≥ 1). @default {100000} */
@@ -88,6 +95,7 @@ export interface ResolvedProducerOptions {
   recordMaxBufferedTimeMs: number;
   recordTtlMs: number;
   rateLimit: number;
+  adaptiveRate: boolean;
   failIfThrottled: boolean;
   maxOutstandingRecords: number;
   maxOutstandingBytes: number;
@@ -141,6 +149,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     recordMaxBufferedTimeMs: number(options, "recordMaxBufferedTimeMs", 100, 0, Infinity),
     recordTtlMs: number(options, "recordTtlMs", 30_000, 100, Infinity),
     rateLimit: positive(options, "rateLimit", 150),
+    adaptiveRate: boolean(options, "adaptiveRate", true),
     failIfThrottled: boolean(options, "failIfThrottled", false),
     maxOutstandingRecords: integer(
       options,

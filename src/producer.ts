@@ -29,7 +29,7 @@ import {
   type PutRecordsResultEntry,
 } from "./kinesis_client.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
-import { Limiter } from "./limiter.ts";
+import { Limiter, type ShardState } from "./limiter.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { type MetricPutDimensions, MetricsManager } from "./metrics.ts";
 import {
@@ -256,6 +256,45 @@ export class Producer implements AsyncDisposable {
   /** The metrics manager, whatever sink is plugged in. */
   get metrics(): MetricsManager {
     return this.#metrics;
+  }
+
+  /**
+   * A read-only view of each shard of `stream` this producer has sent to: its current
+   * adaptive send rate, how often Kinesis throttled it, and how many records wait for its
+   * tokens. Plain objects, made at the call; for seeing why one shard is slow.
+   *
+   * @param stream A stream name; the default stream when omitted.
+   * @returns One {@linkcode ShardState} per shard, or `[]` for a stream not used yet.
+   *
+   * @example Looking at a shard's rate
+   * ```ts
+   * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
+   *
+   * const shardId = "shardId-000000000000";
+   * const kinesisClient = {
+   *   listShards: () =>
+   *     Promise.resolve({
+   *       Shards: [{
+   *         ShardId: shardId,
+   *         HashKeyRange: { StartingHashKey: "0", EndingHashKey: String(2n ** 128n - 1n) },
+   *       }],
+   *     }),
+   *   putRecords: (input: PutRecordsInput) =>
+   *     Promise.resolve({
+   *       FailedRecordCount: 0,
+   *       Records: input.Records.map((_, i) => ({ ShardId: shardId, SequenceNumber: `${i}` })),
+   *     }),
+   * };
+   *
+   * await using producer = new Producer({ stream: "events", kinesisClient });
+   * await producer.put({ partitionKey: "user-1", data: "hello" });
+   * const [state] = producer.shardStates();
+   * console.log(state?.shardId, state?.ratePercent, state?.throttles); // shardId-000000000000 150 0
+   * ```
+   */
+  shardStates(stream?: string): ShardState[] {
+    const name = stream ?? this.#options.stream;
+    return name === undefined ? [] : this.#streams.get(name)?.limiter.states() ?? [];
   }
 
   /** Whether `close()` has been called. */
@@ -724,6 +763,7 @@ export class Producer implements AsyncDisposable {
     const limiter = new Limiter({
       scheduler,
       rateLimit: options.rateLimit,
+      adaptive: options.adaptiveRate,
       random: options.random,
       onAdmit: (record) => pipeline.collector.put(record),
       onExpired: (record) => this.#retrier.expired(record, this.#clock.now()),
@@ -867,7 +907,8 @@ export class Producer implements AsyncDisposable {
           );
         }
       },
-      throttled: (stream, shard) => this.#streams.get(stream)?.limiter.throttled(shard),
+      throttled: (stream, shard, sentAt) =>
+        this.#streams.get(stream)?.limiter.throttled(shard, sentAt),
       stored: (stream, shard) => this.#streams.get(stream)?.limiter.succeeded(shard),
       mispredicted: (stream, seenAt, predicted) =>
         this.#streams.get(stream)?.shardMap.invalidate(seenAt, predicted),

@@ -30,8 +30,8 @@ export interface RetrierHost {
   fail(record: PendingRecord, code: string, message: string): void;
   /** Sends a record around again after `delayMs` (0: with the next batch of its shard). */
   retry(record: PendingRecord, delayMs: number): void;
-  /** Kinesis throttled records predicted to `shard` of `stream`. */
-  throttled(stream: string, shard: Shard): void;
+  /** Kinesis throttled records predicted to `shard` of `stream`, in a call sent at `sentAt`. */
+  throttled(stream: string, shard: Shard, sentAt: number): void;
   /** Kinesis stored a record predicted to `shard` of `stream`. */
   stored(stream: string, shard: Shard): void;
   /** A prediction was wrong; the stream's shard map may need a refresh. */
@@ -121,7 +121,9 @@ export class Retrier {
         }
       }
     }
-    for (const shard of this.#throttledShards) this.#host.throttled(call.stream, shard);
+    for (const shard of this.#throttledShards) {
+      this.#host.throttled(call.stream, shard, call.startedAt);
+    }
     this.#throttledShards.clear();
   }
 
