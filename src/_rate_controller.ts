@@ -33,6 +33,8 @@ export const PROBE_ACCEL = 0.1;
 export const CUT_BASE = 0.1;
 export const CUT_PER_RATE = 0.1;
 export const CUT_PER_PRESSURE = 0.5;
+/** The cut's jitter: ±2.5 points, enough to keep producers out of step. */
+export const CUT_JITTER = 0.05;
 /** The deepest cut. */
 export const MAX_CUT = 0.5;
 /** Successes further apart than this count as this much time: an idle shard grows no faster. */
@@ -98,7 +100,7 @@ export class RateController {
     const rate = Math.min(this.#rate, Math.max(context.used, this.#floor));
     const depth = CUT_BASE + CUT_PER_RATE * Math.min(rate, 1) +
       CUT_PER_PRESSURE * context.pressure;
-    const cut = Math.min(MAX_CUT, depth * (0.75 + 0.5 * this.#random()));
+    const cut = Math.min(MAX_CUT, depth + CUT_JITTER * (this.#random() - 0.5));
     this.#rate = Math.max(this.#floor, rate * (1 - cut));
     this.#lastCutAt = now;
     this.#grownAt = now;
