@@ -77,6 +77,8 @@ export interface KinesisModelOptions {
   latencyJitter?: number;
   /** Random source in [0, 1) for the latency jitter. @default {Math.random} */
   random?: () => number;
+  /** Clock time where second 0 of the counters starts. @default {the time of creation} */
+  origin?: number;
   /** Keep accepted entries so {@linkcode KinesisModel.records} can return them. @default {true} */
   keepRecords?: boolean;
 }
@@ -176,7 +178,7 @@ export class KinesisModel {
     this.#latencyJitter = options.latencyJitter ?? 0;
     this.#random = options.random ?? Math.random;
     this.#keep = options.keepRecords ?? true;
-    this.#startedAt = this.#clock.now();
+    this.#startedAt = options.origin ?? this.#clock.now();
     for (const [name, count] of Object.entries(options.streams)) {
       if (!Number.isInteger(count) || count < 1) {
         throw new RangeError(`Stream '${name}' needs a positive whole shard count: got ${count}`);
