@@ -90,13 +90,17 @@ function drawPanel(
     if (panel.stopAtSecond !== undefined) {
       const x = xOf(panel.stopAtSecond);
       out.push(
-        `<line x1="${x}" y1="${y}" x2="${x}" y2="${y + PLOT_H}" stroke="#000" stroke-dasharray="1,3"/>`,
+        `<line x1="${x}" y1="${y}" x2="${x}" y2="${
+          y + PLOT_H
+        }" stroke="#000" stroke-dasharray="1,3"/>`,
       );
     }
   }
   const capacityY = top + PLOT_H - PLOT_H / maxShare;
   out.push(
-    `<line x1="${x0}" y1="${capacityY}" x2="${x0 + PANEL_W}" y2="${capacityY}" stroke="#888" stroke-dasharray="5,4"/>`,
+    `<line x1="${x0}" y1="${capacityY}" x2="${
+      x0 + PANEL_W
+    }" y2="${capacityY}" stroke="#888" stroke-dasharray="5,4"/>`,
   );
   panel.producers.forEach((id, p) => {
     const color = COLORS[p % COLORS.length]!;
@@ -116,7 +120,9 @@ function drawPanel(
       );
     }
     out.push(
-      `<text x="${x0 + PANEL_W - 60 * (panel.producers.length - p)}" y="${y0 + 14}" fill="${color}">${id}</text>`,
+      `<text x="${x0 + PANEL_W - 60 * (panel.producers.length - p)}" y="${
+        y0 + 14
+      }" fill="${color}">${id}</text>`,
     );
   });
   out.push(
@@ -124,7 +130,9 @@ function drawPanel(
   );
   for (let s = 0; s <= maxSeconds; s += 2) {
     out.push(
-      `<text x="${xOf(s)}" y="${bottom + PLOT_H + 13}" text-anchor="middle" fill="#555">${s}</text>`,
+      `<text x="${xOf(s)}" y="${
+        bottom + PLOT_H + 13
+      }" text-anchor="middle" fill="#555">${s}</text>`,
     );
   }
   return out;

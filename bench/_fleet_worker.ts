@@ -105,7 +105,8 @@ async function run(spec: FleetWorkerSpec): Promise<FleetWorkerResult> {
   await new Promise((resolve) => setTimeout(resolve, 0));
   result.unsettled = result.admitted - settled;
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   result.latencyP50Ms = at(0.5);
   result.latencyP99Ms = at(0.99);
   return result;

@@ -171,7 +171,9 @@ export function renderTables(runs: FleetRun[]): string {
     lines.push(
       `| ${scenario.label} | ${run.adaptive ? "on" : "off"} | ${pct(run.goodput)} | ${
         pct(run.throttledShare)
-      } | ${run.producerShares.map(pct).join(" / ")} | ${run.latencyP50Ms} / ${run.latencyP99Ms} ms | ${unsettled} / ${failed}${
+      } | ${
+        run.producerShares.map(pct).join(" / ")
+      } | ${run.latencyP50Ms} / ${run.latencyP99Ms} ms | ${unsettled} / ${failed}${
         codes ? ` (${codes})` : ""
       } / ${twice} | ${
         run.recoverySeconds === undefined
