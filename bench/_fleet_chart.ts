@@ -120,13 +120,11 @@ function drawPanel(
       );
     }
     out.push(
-      `<text x="${x0 + PANEL_W - 60 * (panel.producers.length - p)}" y="${
-        y0 + 14
-      }" fill="${color}">${id}</text>`,
+      `<text x="${x0 + 40 * p}" y="${bottom + PLOT_H + 26}" fill="${color}">${id}</text>`,
     );
   });
   out.push(
-    `<text x="${x0 + PANEL_W / 2}" y="${bottom + PLOT_H + 26}" text-anchor="middle">seconds</text>`,
+    `<text x="${x0 + PANEL_W}" y="${bottom + PLOT_H + 26}" text-anchor="end">seconds</text>`,
   );
   for (let s = 0; s <= maxSeconds; s += 2) {
     out.push(
