@@ -6,6 +6,7 @@
  */
 
 import { RateController } from "./_rate_controller.ts";
+import { ErrorCodes } from "./error_codes.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import type { Shard } from "./shard_map.ts";
@@ -393,6 +394,11 @@ export class Limiter {
     queue.length = kept;
     limiter.earliestExpiry = earliest;
     this.#queued -= expired.length;
+    if (limiter.throttles > 0) {
+      for (const record of expired) {
+        blameThrottles(record, limiter.shard);
+      }
+    }
     for (const record of expired) this.#options.onExpired(record);
   }
 
@@ -423,6 +429,20 @@ function usedShare(limiter: ShardLimiter, now: number): number {
   limiter.sentBytes = 0;
   limiter.sentSince = now;
   return used;
+}
+
+/**
+ * Gives the members of a record that expired waiting for a throttled shard's tokens, and
+ * that have no error of their own, the throttle as their last error: it is why they were
+ * not sent, and their `Expired` result names it.
+ */
+function blameThrottles(record: KinesisRecord, shard: Shard): void {
+  for (const member of record.records) {
+    if (member.lastErrorCode !== undefined) continue;
+    member.lastErrorCode = ErrorCodes.throughputExceeded;
+    member.lastErrorMessage =
+      `Not sent: Kinesis throttled ${shard.id}, and its send rate was lowered and paused`;
+  }
 }
 
 /** Inserts by deadline; records almost always arrive in order, so this is usually a push. */

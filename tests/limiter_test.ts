@@ -278,3 +278,22 @@ test("Limiter without adaptive rates keeps rateLimit after throttles", () => {
   assert.equal(limiter.states()[0]!.ratePercent, 100);
   assert.equal(limiter.states()[0]!.throttles, 5);
 });
+
+test("Limiter gives records that expire waiting for a throttled shard the throttle as their last error", async () => {
+  const { limiter, expired, clock } = setup(100);
+  const hot = shard(0);
+  const cool = shard(1);
+  limiter.throttled(hot);
+  const doomed = kinesisRecord(hot, { deadline: 0, expiresAt: 5 });
+  limiter.put(doomed);
+  // The cool shard's bucket is drained and its queue long, so its record waits too.
+  for (let i = 0; i < 1100; i++) limiter.put(kinesisRecord(cool));
+  const waiting = kinesisRecord(cool, { expiresAt: 5 });
+  limiter.put(waiting);
+  await clock.advance(10);
+  assert.equal(expired.length, 2);
+  assert.ok(expired.includes(doomed) && expired.includes(waiting));
+  assert.equal(doomed.records[0]!.lastErrorCode, "ProvisionedThroughputExceededException");
+  assert.match(doomed.records[0]!.lastErrorMessage!, /throttled shardId-000000000000/);
+  assert.equal(waiting.records[0]!.lastErrorCode, undefined, "no throttle, nothing to blame");
+});
