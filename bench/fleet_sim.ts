@@ -41,6 +41,22 @@ const CASES: SimCase[] = [
     seeds: [1],
   },
   {
+    // Twice the record limit: 0.41 × 1 MiB/s is 2,000 records of 200 B and their keys.
+    label: "3 producers × 4 shards, aggregation off, twice the record limit",
+    options: {
+      ...small,
+      producers: 3,
+      offered: 0.41,
+      producerOptions: { aggregationEnabled: false },
+    },
+    seeds: [1],
+  },
+  {
+    label: "3 producers × 4 shards, 100 KB records",
+    options: { ...small, producers: 3, recordBytes: 100_000 },
+    seeds: [1],
+  },
+  {
     label: "20 producers × 200 shards, 25 KB records",
     // 16 MiB of backlog per producer keeps the twenty within a few GiB of memory.
     options: {
