@@ -21,6 +21,7 @@
  */
 export { type CloseOptions, Producer, type SignalOptions } from "./src/producer.ts";
 export type { ProducerOptions } from "./src/options.ts";
+export type { ShardState } from "./src/limiter.ts";
 export type { RecordTransformOptions, RecordWritableOptions } from "./src/streams.ts";
 export type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./src/record.ts";
 export * from "./src/errors.ts";

@@ -8,7 +8,7 @@ import type { PendingRecord } from "./_pending_record.ts";
 import { Aggregator } from "./aggregator.ts";
 import { Collector } from "./collector.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
-import { Limiter } from "./limiter.ts";
+import { Limiter, type ShardState } from "./limiter.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedProducerOptions } from "./options.ts";
 import type { Landing, Verdict } from "./retrier.ts";
@@ -99,6 +99,7 @@ export class StreamPipeline {
     this.#limiter = new Limiter({
       scheduler,
       rateLimit: options.rateLimit,
+      adaptive: options.adaptiveRate,
       random: options.random,
       onAdmit: (record) => this.#collector.put(record),
       onExpired: init.onExpired,
@@ -127,6 +128,11 @@ export class StreamPipeline {
     this.#collector.flush();
   }
 
+  /** What each shard's limiter looks like now. */
+  shardStates(): ShardState[] {
+    return this.#limiter.states();
+  }
+
   /** Stops listing shards. */
   close(): void {
     this.shardMap.close();
@@ -138,7 +144,7 @@ export class StreamPipeline {
    */
   learn(verdict: Verdict): void {
     verdict.forEachStoredShard(this.#stored);
-    for (const shard of verdict.throttledShards) this.#limiter.throttled(shard);
+    for (const shard of verdict.throttledShards) this.#limiter.throttled(shard, verdict.seenAt);
     for (const shard of verdict.mispredicted) this.shardMap.invalidate(verdict.seenAt, shard);
   }
 

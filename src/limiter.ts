@@ -6,6 +6,8 @@
  */
 
 import { backoff, type BackoffPolicy } from "./_backoff.ts";
+import { RateController } from "./_rate_controller.ts";
+import { ErrorCodes } from "./error_codes.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import type { Shard } from "./shard_map.ts";
@@ -19,6 +21,10 @@ export const SHARD_BYTE_BURST = 10 * 1024 * 1024;
 
 /** A throttled shard pauses 100 ms, doubling per throttle in a row up to 5 s, with jitter. */
 const THROTTLE_BACKOFF: BackoffPolicy = { firstMs: 100, maxMs: 5000, factor: 2 };
+// The shortest window over which a shard's use of its rate is measured.
+const USAGE_WINDOW_MS = 500;
+// Each outcome moves the stream's throttle pressure this far towards 1 (throttle) or 0.
+const PRESSURE_WEIGHT = 0.05;
 // Waking at least this far apart keeps a starved bucket from spinning the scheduler.
 const MIN_WAKE_MS = 1;
 // Refill arithmetic in floating point can land a hair short of a whole token.
@@ -32,6 +38,11 @@ export interface LimiterOptions {
   rateLimit: number;
   /** Jitter source in [0, 1). */
   random: () => number;
+  /**
+   * Adapt each shard's rate to Kinesis' answers (between 1% of the shard limits and
+   * `rateLimit`); `false` keeps every shard at `rateLimit`. @default {true}
+   */
+  adaptive?: boolean;
   /** Receives each Kinesis record the bucket admits, in deadline order. */
   onAdmit(record: KinesisRecord): void;
   /** Receives each Kinesis record whose earliest member expired while it waited. */
@@ -56,8 +67,19 @@ class ShardLimiter implements DeadlineTask {
   head = 0;
   /** A lower bound on the earliest `expiresAt` in the queue. */
   earliestExpiry = Infinity;
-  /** Throttles in a row, for the backoff; a success resets it. */
+  /** The adaptive rate, or `null` when the rate is fixed at `rateLimit`. */
+  readonly control: RateController | null;
+  /** Refill rates in tokens per millisecond. */
+  recordRate = 0;
+  byteRate = 0;
+  /** Calls in which Kinesis throttled records of this shard. */
   throttles = 0;
+  /** What was admitted since `sentSince`, to tell the rate used from the rate allowed. */
+  sentRecords = 0;
+  sentBytes = 0;
+  sentSince: number;
+  /** Throttles in a row, for the pause; a success resets it. */
+  throttlesInRow = 0;
   blockedUntil = 0;
   /** Set while a drain runs, so a drain re-entered from a callback only asks for another pass. */
   draining = false;
@@ -67,16 +89,29 @@ class ShardLimiter implements DeadlineTask {
     onDue: (limiter: ShardLimiter, now: number) => void,
     shard: Shard,
     now: number,
-    recordCapacity: number,
-    byteCapacity: number,
+    setup: {
+      recordCapacity: number;
+      byteCapacity: number;
+      control: RateController | null;
+      share: number;
+    },
   ) {
     this.#onDue = onDue;
     this.shard = shard;
     this.deadline = new Deadline(this);
     // Full from the start, as in the C++ KPL: a new shard may burst.
-    this.records = recordCapacity;
-    this.bytes = byteCapacity;
+    this.records = setup.recordCapacity;
+    this.bytes = setup.byteCapacity;
     this.refilledAt = now;
+    this.sentSince = now;
+    this.control = setup.control;
+    this.setShare(setup.share);
+  }
+
+  /** Sets the refill rates to `share` of the shard limits. */
+  setShare(share: number): void {
+    this.recordRate = (SHARD_RECORDS_PER_SECOND * share) / 1000;
+    this.byteRate = (SHARD_BYTES_PER_SECOND * share) / 1000;
   }
 
   get length(): number {
@@ -88,14 +123,35 @@ class ShardLimiter implements DeadlineTask {
   }
 }
 
+/** A read-only view of one shard's limiter, from {@linkcode Producer.shardStates}. */
+export interface ShardState {
+  /** The shard, `shardId-000000000000`. */
+  shardId: string;
+  /**
+   * The shard's current send rate in percent of Kinesis' per-shard limits (1000 records/s
+   * and 1 MiB/s): `rateLimit` until Kinesis throttles the shard, then adapted.
+   */
+  ratePercent: number;
+  /** PutRecords calls in which Kinesis throttled records of this shard. */
+  throttles: number;
+  /** User records waiting in this shard's queue for tokens. */
+  queuedRecords: number;
+  /** Clock time until which the shard is paused after a throttle; 0 when it is not. */
+  pausedUntil: number;
+}
+
 /**
  * A per-shard token bucket with the C++ KPL's numbers: records (capacity 1000, refill
- * 1000 × rateLimit/100 per second) and bytes (capacity 10 MiB, refill 1 MiB ×
- * rateLimit/100 per second). A Kinesis record costs one record token and its size in byte
- * tokens. Queued records leave in deadline order, expired ones first; a record too big
- * for the byte bucket is admitted once the bucket is full instead of blocking its shard
- * forever. A throttle reported for a shard pauses it with exponential backoff and jitter,
- * and a success resets the backoff.
+ * 1000 × rate per second) and bytes (capacity 10 MiB, refill 1 MiB × rate per second). A
+ * Kinesis record costs one record token and its size in byte tokens. Queued records leave
+ * in deadline order, expired ones first; a record too big for the byte bucket is admitted
+ * once the bucket is full instead of blocking its shard forever.
+ *
+ * The rate starts at `rateLimit` percent and, unless `adaptive` is off, adapts per shard to
+ * what Kinesis answers (see `src/_rate_controller.ts` and docs/fleet.md): a throttle of a
+ * request sent after the previous cut lowers it, successes raise it again. Such a throttle
+ * also empties the bucket and pauses the shard with exponential backoff and jitter, and a
+ * success resets the backoff.
  */
 export class Limiter {
   readonly #options: LimiterOptions;
@@ -103,11 +159,16 @@ export class Limiter {
   readonly #shards = new Map<Shard, ShardLimiter>();
   /** What a shard's timer calls: one function for every shard. */
   readonly #drainDue = (limiter: ShardLimiter, now: number): void => this.#drain(limiter, now);
-  readonly #recordRate: number;
-  readonly #byteRate: number;
+  /** The ceiling, as a share of the shard limits. */
+  readonly #ceiling: number;
+  readonly #adaptive: boolean;
   readonly #recordCapacity = SHARD_RECORDS_PER_SECOND;
   readonly #byteCapacity = SHARD_BYTE_BURST;
   #queued = 0;
+  /** When Kinesis last throttled any shard of this limiter's stream. */
+  #lastThrottleAt = -Infinity;
+  /** Recent share of throttles among this stream's outcomes (a moving average). */
+  #pressure = 0;
 
   /**
    * Creates a limiter.
@@ -117,8 +178,8 @@ export class Limiter {
   constructor(options: LimiterOptions) {
     this.#options = options;
     this.#scheduler = options.scheduler;
-    this.#recordRate = (SHARD_RECORDS_PER_SECOND * options.rateLimit) / 100 / 1000;
-    this.#byteRate = (SHARD_BYTES_PER_SECOND * options.rateLimit) / 100 / 1000;
+    this.#ceiling = options.rateLimit / 100;
+    this.#adaptive = options.adaptive ?? true;
   }
 
   /** How many Kinesis records are waiting for tokens. */
@@ -132,9 +193,8 @@ export class Limiter {
    * @param record A Kinesis record with `predictedShard` set.
    */
   put(record: KinesisRecord): void {
-    const shard = record.predictedShard!;
     const now = this.#scheduler.clock.now();
-    const limiter = this.#shardLimiter(shard, now);
+    const limiter = this.#limiterOf(record.predictedShard!, now);
     enqueueByDeadline(limiter, record);
     this.#queued++;
     if (record.expiresAt < limiter.earliestExpiry) limiter.earliestExpiry = record.expiresAt;
@@ -142,15 +202,31 @@ export class Limiter {
   }
 
   /**
-   * Pauses `shard` after Kinesis throttled it: the pause doubles on every throttle (with
-   * jitter) up to 5 s.
+   * Slows `shard` after Kinesis throttled it: lowers its adaptive rate, empties its bucket
+   * and pauses it (the pause doubles on every such throttle, with jitter, up to 5 s). A
+   * throttle of a request sent before the previous one was reported is the same
+   * congestion and only counted.
    *
    * @param shard The shard Kinesis throttled.
+   * @param sentAt When the throttled request was sent; now when omitted.
    */
-  throttled(shard: Shard): void {
+  throttled(shard: Shard, sentAt?: number): void {
     const now = this.#scheduler.clock.now();
-    const limiter = this.#shardLimiter(shard, now);
-    const pause = backoff(THROTTLE_BACKOFF, ++limiter.throttles, this.#options.random);
+    const limiter = this.#limiterOf(shard, now);
+    limiter.throttles++;
+    this.#lastThrottleAt = now;
+    this.#pressure += PRESSURE_WEIGHT * (1 - this.#pressure);
+    const control = limiter.control;
+    if (control !== null) {
+      const context = {
+        sentAt: sentAt ?? now,
+        pressure: this.#pressure,
+        used: usedShare(limiter, now),
+      };
+      if (control.throttled(now, context) === "stale") return;
+      limiter.setShare(control.rate);
+    }
+    const pause = backoff(THROTTLE_BACKOFF, ++limiter.throttlesInRow, this.#options.random);
     limiter.blockedUntil = Math.max(limiter.blockedUntil, now + pause);
     // Drop what is left in the bucket: the shard told us it is full.
     limiter.records = 0;
@@ -159,13 +235,24 @@ export class Limiter {
   }
 
   /**
-   * Ends a shard's throttle backoff after a success.
+   * Ends a shard's throttle backoff after a success, and lets its adaptive rate grow.
    *
    * @param shard The shard a record was stored on.
    */
   succeeded(shard: Shard): void {
     const limiter = this.#shards.get(shard);
-    if (limiter !== undefined) limiter.throttles = 0;
+    if (limiter === undefined) return;
+    limiter.throttlesInRow = 0;
+    this.#pressure -= PRESSURE_WEIGHT * this.#pressure;
+    const control = limiter.control;
+    if (control === null) return;
+    const now = this.#scheduler.clock.now();
+    // Tokens earned so far are earned at the old rate.
+    this.#refill(limiter, now);
+    // Only a shard that has records waiting for tokens is limited by its rate; growing the
+    // rate of one that is not would only bank a burst.
+    control.succeeded(now, { quietMs: now - this.#lastThrottleAt, limited: limiter.length > 0 });
+    limiter.setShare(control.rate);
   }
 
   /**
@@ -179,16 +266,42 @@ export class Limiter {
     return limiter !== undefined && limiter.blockedUntil > this.#scheduler.clock.now();
   }
 
-  #shardLimiter(shard: Shard, now: number): ShardLimiter {
+  /**
+   * What each shard this limiter has seen looks like now.
+   *
+   * @returns One plain object per shard, in the order the shards were first seen.
+   */
+  states(): ShardState[] {
+    const now = this.#scheduler.clock.now();
+    const states: ShardState[] = [];
+    for (const limiter of this.#shards.values()) {
+      let queuedRecords = 0;
+      for (let i = limiter.head; i < limiter.queue.length; i++) {
+        queuedRecords += limiter.queue[i]!.records.length;
+      }
+      states.push({
+        shardId: limiter.shard.id,
+        ratePercent: 100 * (limiter.control?.rate ?? this.#ceiling),
+        throttles: limiter.throttles,
+        queuedRecords,
+        pausedUntil: limiter.blockedUntil > now ? limiter.blockedUntil : 0,
+      });
+    }
+    return states;
+  }
+
+  #limiterOf(shard: Shard, now: number): ShardLimiter {
     let limiter = this.#shards.get(shard);
     if (limiter === undefined) {
-      limiter = new ShardLimiter(
-        this.#drainDue,
-        shard,
-        now,
-        this.#recordCapacity,
-        this.#byteCapacity,
-      );
+      const control = this.#adaptive
+        ? new RateController(this.#ceiling, this.#options.random)
+        : null;
+      limiter = new ShardLimiter(this.#drainDue, shard, now, {
+        recordCapacity: this.#recordCapacity,
+        byteCapacity: this.#byteCapacity,
+        control,
+        share: this.#ceiling,
+      });
       this.#shards.set(shard, limiter);
     }
     return limiter;
@@ -237,6 +350,8 @@ export class Limiter {
       }
       limiter.records -= 1;
       limiter.bytes -= cost;
+      limiter.sentRecords++;
+      limiter.sentBytes += cost;
       queue[limiter.head++] = undefined as unknown as KinesisRecord;
       this.#queued--;
       this.#options.onAdmit(record);
@@ -251,9 +366,9 @@ export class Limiter {
       return;
     }
     const head = limiter.queue[limiter.head]!;
-    const recordWait = limiter.records >= 1 ? 0 : (1 - limiter.records) / this.#recordRate;
+    const recordWait = limiter.records >= 1 ? 0 : (1 - limiter.records) / limiter.recordRate;
     const byteNeed = Math.min(head.data.length, this.#byteCapacity);
-    const byteWait = limiter.bytes >= byteNeed ? 0 : (byteNeed - limiter.bytes) / this.#byteRate;
+    const byteWait = limiter.bytes >= byteNeed ? 0 : (byteNeed - limiter.bytes) / limiter.byteRate;
     const wake = now + Math.max(MIN_WAKE_MS, recordWait, byteWait);
     this.#scheduler.schedule(limiter.deadline, Math.min(wake, limiter.earliestExpiry));
   }
@@ -261,8 +376,11 @@ export class Limiter {
   #refill(limiter: ShardLimiter, now: number): void {
     const elapsed = now - limiter.refilledAt;
     if (elapsed <= 0) return;
-    limiter.records = Math.min(this.#recordCapacity, limiter.records + elapsed * this.#recordRate);
-    limiter.bytes = Math.min(this.#byteCapacity, limiter.bytes + elapsed * this.#byteRate);
+    limiter.records = Math.min(
+      this.#recordCapacity,
+      limiter.records + elapsed * limiter.recordRate,
+    );
+    limiter.bytes = Math.min(this.#byteCapacity, limiter.bytes + elapsed * limiter.byteRate);
     limiter.refilledAt = now;
   }
 
@@ -283,6 +401,11 @@ export class Limiter {
     queue.length = kept;
     limiter.earliestExpiry = earliest;
     this.#queued -= expired.length;
+    if (limiter.throttles > 0) {
+      for (const record of expired) {
+        blameThrottles(record, limiter.shard);
+      }
+    }
     for (const record of expired) this.#options.onExpired(record);
   }
 
@@ -295,6 +418,37 @@ export class Limiter {
       limiter.queue = limiter.queue.slice(limiter.head);
       limiter.head = 0;
     }
+  }
+}
+
+/**
+ * The share of the shard limits `limiter` has used since the last reading (records or
+ * bytes, whichever is higher), or `Infinity` when too little time has passed to tell.
+ */
+function usedShare(limiter: ShardLimiter, now: number): number {
+  const elapsed = now - limiter.sentSince;
+  if (elapsed < USAGE_WINDOW_MS) return Infinity;
+  const used = Math.max(
+    (limiter.sentRecords * 1000) / elapsed / SHARD_RECORDS_PER_SECOND,
+    (limiter.sentBytes * 1000) / elapsed / SHARD_BYTES_PER_SECOND,
+  );
+  limiter.sentRecords = 0;
+  limiter.sentBytes = 0;
+  limiter.sentSince = now;
+  return used;
+}
+
+/**
+ * Gives the members of a record that expired waiting for a throttled shard's tokens, and
+ * that have no error of their own, the throttle as their last error: it is why they were
+ * not sent, and their `Expired` result names it.
+ */
+function blameThrottles(record: KinesisRecord, shard: Shard): void {
+  for (const member of record.records) {
+    if (member.lastErrorCode !== undefined) continue;
+    member.lastErrorCode = ErrorCodes.throughputExceeded;
+    member.lastErrorMessage =
+      `Not sent: Kinesis throttled ${shard.id}, and its send rate was lowered and paused`;
   }
 }
 

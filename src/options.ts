@@ -49,6 +49,13 @@ export interface ProducerOptions {
   recordTtlMs?: number;
   /** Per-shard send ceiling, in percent of 1000 records/s and 1 MiB/s (> 0). @default {150} */
   rateLimit?: number;
+  /**
+   * Adapt each shard's send rate to Kinesis' answers: lower it when Kinesis throttles the
+   * shard, raise it again while records are stored, never above `rateLimit` (see
+   * docs/fleet.md). `false` keeps every shard at `rateLimit` and only pauses a throttled
+   * shard, as the C++ KPL does. @default {true}
+   */
+  adaptiveRate?: boolean;
   /** Fail throttled records at once instead of retrying them. @default {false} */
   failIfThrottled?: boolean;
   /** Admitted records not yet settled before `put()` waits (≥ 1). @default {100000} */
@@ -92,6 +99,7 @@ export interface ResolvedProducerOptions {
   recordMaxBufferedTimeMs: number;
   recordTtlMs: number;
   rateLimit: number;
+  adaptiveRate: boolean;
   failIfThrottled: boolean;
   maxOutstandingRecords: number;
   maxOutstandingBytes: number;
@@ -112,36 +120,38 @@ const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
 const HTTP_URL = /^https?:\/\/[^/?#]/i;
 
 // Every key of ProducerOptions, so a misspelt one (`recordMaxBufferedTime`) is refused
-// instead of silently doing nothing. A new option must be added here too.
-const OPTION_KEYS: readonly (keyof ProducerOptions)[] = [
-  "region",
-  "endpoint",
-  "credentials",
-  "kinesisClient",
-  "stream",
-  "aggregationEnabled",
-  "aggregationMaxCount",
-  "aggregationMaxSize",
-  "collectionMaxCount",
-  "collectionMaxSize",
-  "recordMaxBufferedTimeMs",
-  "recordTtlMs",
-  "rateLimit",
-  "failIfThrottled",
-  "maxOutstandingRecords",
-  "maxOutstandingBytes",
-  "maxRecordSize",
-  "maxInFlightRequests",
-  "requestTimeoutMs",
-  "metricsLevel",
-  "metricsGranularity",
-  "metricsSink",
-  "metricsUploadIntervalMs",
-  "logger",
-  "clock",
-  "random",
-];
-const KNOWN_KEYS: ReadonlySet<string> = new Set(OPTION_KEYS);
+// instead of silently doing nothing. The type makes a new option fail to compile until it
+// is listed here.
+const OPTION_KEYS: Record<keyof ProducerOptions, true> = {
+  region: true,
+  endpoint: true,
+  credentials: true,
+  kinesisClient: true,
+  stream: true,
+  aggregationEnabled: true,
+  aggregationMaxCount: true,
+  aggregationMaxSize: true,
+  collectionMaxCount: true,
+  collectionMaxSize: true,
+  recordMaxBufferedTimeMs: true,
+  recordTtlMs: true,
+  rateLimit: true,
+  adaptiveRate: true,
+  failIfThrottled: true,
+  maxOutstandingRecords: true,
+  maxOutstandingBytes: true,
+  maxRecordSize: true,
+  maxInFlightRequests: true,
+  requestTimeoutMs: true,
+  metricsLevel: true,
+  metricsGranularity: true,
+  metricsSink: true,
+  metricsUploadIntervalMs: true,
+  logger: true,
+  clock: true,
+  random: true,
+};
+const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(OPTION_KEYS));
 
 /**
  * Fills defaults in and checks every option.
@@ -180,6 +190,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     recordMaxBufferedTimeMs: number(options, "recordMaxBufferedTimeMs", 100, 0, Infinity),
     recordTtlMs: number(options, "recordTtlMs", 30_000, 100, Infinity),
     rateLimit: positive(options, "rateLimit", 150),
+    adaptiveRate: boolean(options, "adaptiveRate", true),
     failIfThrottled: boolean(options, "failIfThrottled", false),
     maxOutstandingRecords: number(
       options,
@@ -254,7 +265,7 @@ function nearestKey(key: string): string | undefined {
   const lower = key.slice(0, 100).toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
-  for (const candidate of OPTION_KEYS) {
+  for (const candidate of KNOWN_KEYS) {
     const distance = editDistance(lower, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;

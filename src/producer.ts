@@ -28,6 +28,7 @@ import { NotReadyError, ProducerClosedError } from "./errors.ts";
 import { checkReadiness } from "./_readiness.ts";
 import { createDefaultKinesisClient, firstLine, type KinesisClient } from "./kinesis_client.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
+import type { ShardState } from "./limiter.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { MetricsManager, type MetricsView } from "./metrics.ts";
 import {
@@ -197,6 +198,45 @@ export class Producer implements AsyncDisposable {
    */
   get metrics(): MetricsView {
     return this.#metricsView;
+  }
+
+  /**
+   * A read-only view of each shard of `stream` this producer has sent to: its current
+   * adaptive send rate, how often Kinesis throttled it, and how many records wait for its
+   * tokens. Plain objects, made at the call; for seeing why one shard is slow.
+   *
+   * @param stream A stream name; the default stream when omitted.
+   * @returns One {@linkcode ShardState} per shard, or `[]` for a stream not used yet.
+   *
+   * @example Looking at a shard's rate
+   * ```ts
+   * import { Producer, type PutRecordsInput } from "@webkpl/kpl";
+   *
+   * const shardId = "shardId-000000000000";
+   * const kinesisClient = {
+   *   listShards: () =>
+   *     Promise.resolve({
+   *       Shards: [{
+   *         ShardId: shardId,
+   *         HashKeyRange: { StartingHashKey: "0", EndingHashKey: String(2n ** 128n - 1n) },
+   *       }],
+   *     }),
+   *   putRecords: (input: PutRecordsInput) =>
+   *     Promise.resolve({
+   *       FailedRecordCount: 0,
+   *       Records: input.Records.map((_, i) => ({ ShardId: shardId, SequenceNumber: `${i}` })),
+   *     }),
+   * };
+   *
+   * await using producer = new Producer({ stream: "events", kinesisClient });
+   * await producer.put({ partitionKey: "user-1", data: "hello" });
+   * const [state] = producer.shardStates();
+   * console.log(state?.shardId, state?.ratePercent, state?.throttles); // shardId-000000000000 150 0
+   * ```
+   */
+  shardStates(stream?: string): ShardState[] {
+    const name = stream ?? this.#options.stream;
+    return name === undefined ? [] : this.#streams.get(name)?.shardStates() ?? [];
   }
 
   /** Whether `close()` has been called. */

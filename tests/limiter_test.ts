@@ -195,3 +195,105 @@ test("Limiter tolerates a put into the same shard from inside its own admission 
   assert.equal(limiter.queuedRecords, 0);
   await clock.advance(10);
 });
+
+function setupAdaptive(adaptive: boolean) {
+  const clock = new FakeClock(0);
+  const scheduler = new Scheduler(clock);
+  const admitted: KinesisRecord[] = [];
+  const limiter = new Limiter({
+    scheduler,
+    rateLimit: 100,
+    adaptive,
+    random: () => 0.5,
+    onAdmit: (record) => admitted.push(record),
+    onExpired: () => {},
+  });
+  return { clock, limiter, admitted };
+}
+
+/** Records admitted in `ms` after a throttle, with the shard's queue always full. */
+async function admittedAfterThrottle(adaptive: boolean, ms: number): Promise<number> {
+  const { clock, limiter, admitted } = setupAdaptive(adaptive);
+  const target = shard();
+  for (let i = 0; i < 4000; i++) limiter.put(kinesisRecord(target));
+  await clock.advance(600);
+  limiter.throttled(target);
+  const before = admitted.length;
+  await clock.advance(ms);
+  return admitted.length - before;
+}
+
+test("Limiter with adaptive rates refills a throttled shard more slowly than rateLimit", async () => {
+  const fixed = await admittedAfterThrottle(false, 1000);
+  const adaptive = await admittedAfterThrottle(true, 1000);
+  // Both empty the bucket and pause; the fixed bucket keeps refilling at 1000/s, the
+  // adaptive one at the cut rate (about 78% of the rate it was using).
+  assert.ok(fixed >= 990 && fixed <= 1001, `fixed ${fixed}`);
+  assert.ok(adaptive < fixed * 0.9, `adaptive ${adaptive} vs fixed ${fixed}`);
+  assert.ok(adaptive > 0, "the shard keeps moving");
+});
+
+test("Limiter ignores a throttle of a request sent before the shard's last cut", async () => {
+  const { clock, limiter, admitted } = setupAdaptive(true);
+  const target = shard();
+  await clock.advance(1000);
+  limiter.throttled(target, 900);
+  const [cut] = limiter.states();
+  await clock.advance(200);
+  limiter.throttled(target, 950);
+  const [after] = limiter.states();
+  assert.equal(after!.ratePercent, cut!.ratePercent, "the same congestion, already answered");
+  assert.equal(after!.throttles, 2, "but counted");
+  assert.equal(after!.pausedUntil, 0, "and no new pause");
+  limiter.put(kinesisRecord(target));
+  assert.equal(admitted.length, 1, "the shard was not paused again");
+});
+
+test("Limiter.states() shows each shard's rate, throttles, queued user records and pause", async () => {
+  const { clock, limiter } = setupAdaptive(true);
+  const hot = shard(0);
+  const cool = shard(1);
+  limiter.put(kinesisRecord(cool));
+  limiter.throttled(hot);
+  limiter.put(kinesisRecord(hot));
+  limiter.put(kinesisRecord(hot));
+  const states = limiter.states();
+  assert.deepEqual(states.map((state) => state.shardId), [cool.id, hot.id]);
+  assert.deepEqual(
+    { ...states[0]! },
+    { shardId: cool.id, ratePercent: 100, throttles: 0, queuedRecords: 0, pausedUntil: 0 },
+  );
+  assert.ok(states[1]!.ratePercent < 100);
+  assert.equal(states[1]!.throttles, 1);
+  assert.equal(states[1]!.queuedRecords, 2);
+  assert.ok(states[1]!.pausedUntil > clock.now());
+  await clock.advance(200);
+  assert.equal(limiter.states()[1]!.pausedUntil, 0);
+});
+
+test("Limiter without adaptive rates keeps rateLimit after throttles", () => {
+  const { limiter } = setupAdaptive(false);
+  const hot = shard();
+  for (let i = 0; i < 5; i++) limiter.throttled(hot);
+  assert.equal(limiter.states()[0]!.ratePercent, 100);
+  assert.equal(limiter.states()[0]!.throttles, 5);
+});
+
+test("Limiter gives records that expire waiting for a throttled shard the throttle as their last error", async () => {
+  const { limiter, expired, clock } = setup(100);
+  const hot = shard(0);
+  const cool = shard(1);
+  limiter.throttled(hot);
+  const doomed = kinesisRecord(hot, { deadline: 0, expiresAt: 5 });
+  limiter.put(doomed);
+  // The cool shard's bucket is drained and its queue long, so its record waits too.
+  for (let i = 0; i < 1100; i++) limiter.put(kinesisRecord(cool));
+  const waiting = kinesisRecord(cool, { expiresAt: 5 });
+  limiter.put(waiting);
+  await clock.advance(10);
+  assert.equal(expired.length, 2);
+  assert.ok(expired.includes(doomed) && expired.includes(waiting));
+  assert.equal(doomed.records[0]!.lastErrorCode, "ProvisionedThroughputExceededException");
+  assert.match(doomed.records[0]!.lastErrorMessage!, /throttled shardId-000000000000/);
+  assert.equal(waiting.records[0]!.lastErrorCode, undefined, "no throttle, nothing to blame");
+});
