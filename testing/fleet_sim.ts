@@ -1,6 +1,6 @@
 /**
  * A deterministic simulation of a fleet of producers sharing one stream: every producer is a
- * real {@linkcode Producer}, every call goes to one {@linkcode KinesisModel}, and all of them
+ * real {@linkcode Producer}, every call goes to one {@linkcode InMemoryKinesis}, and all of them
  * run on one simulated clock that moves a millisecond at a time, so a minute of a
  * twenty-producer fleet takes seconds and the same seed gives the same run. Web APIs only.
  *
@@ -27,7 +27,7 @@ import { silentLogger } from "../src/logger.ts";
 import type { ProducerOptions } from "../src/options.ts";
 import { Producer } from "../src/producer.ts";
 import type { RecordResult } from "../src/record.ts";
-import { KinesisModel, MODEL_BYTES_PER_SECOND, type ModelSecond } from "./kinesis_model.ts";
+import { InMemoryKinesis, MODEL_BYTES_PER_SECOND, type ModelSecond } from "./kinesis_model.ts";
 
 /** A clock for simulations: time moves only in {@linkcode SimulatedClock.run}. */
 export class SimulatedClock implements Clock {
@@ -175,7 +175,7 @@ export async function runFleetSimulation(
 ): Promise<FleetSimulationResult> {
   const clock = new SimulatedClock(0);
   const stream = "fleet";
-  const model = new KinesisModel({
+  const model = new InMemoryKinesis({
     clock,
     streams: { [stream]: options.shards },
     latencyMs: options.latencyMs ?? 20,

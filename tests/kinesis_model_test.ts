@@ -4,7 +4,7 @@ import { encodeAggregated } from "../src/codec.ts";
 import { Producer } from "../src/producer.ts";
 import { silentLogger } from "../src/logger.ts";
 import { InMemorySink } from "../sinks/mod.ts";
-import { KinesisModel, shardStartHashKey, THROTTLED } from "../testing/kinesis_model.ts";
+import { InMemoryKinesis, shardStartHashKey, THROTTLED } from "../testing/kinesis_model.ts";
 import { FakeClock } from "./support/fake_clock.ts";
 import { startKinesisModelServer } from "./support/kinesis_model_server.ts";
 import { hashInShard } from "./support/records.ts";
@@ -20,8 +20,8 @@ function entries(count: number, bytes: number, shard = 0, shards = 2) {
   }));
 }
 
-test("KinesisModel routes entries by hash key and numbers them in order per shard", () => {
-  const model = new KinesisModel({ clock: new FakeClock(0), streams: { s: 2 } });
+test("InMemoryKinesis routes entries by hash key and numbers them in order per shard", () => {
+  const model = new InMemoryKinesis({ clock: new FakeClock(0), streams: { s: 2 } });
   const out = model.putRecords({
     StreamName: "s",
     Records: [
@@ -43,14 +43,19 @@ test("KinesisModel routes entries by hash key and numbers them in order per shar
   assert.equal(listed[1]!.HashKeyRange!.EndingHashKey, String((1n << 128n) - 1n));
 });
 
-test("KinesisModel throttles entries past 1000 records per shard in its one-second bucket, then refills", async () => {
+test("InMemoryKinesis throttles entries past 1000 records per shard in its one-second bucket, then refills", async () => {
   const clock = new FakeClock(0);
-  const model = new KinesisModel({ clock, streams: { s: 2 } });
-  const first = model.putRecords({ StreamName: "s", Records: entries(1200, 1) }, "p1");
+  const model = new InMemoryKinesis({ clock, streams: { s: 2 } });
+  for (let i = 0; i < 2; i++) {
+    const ok = model.putRecords({ StreamName: "s", Records: entries(500, 1) }, "p1");
+    assert.equal(ok.FailedRecordCount, 0);
+  }
+  const first = model.putRecords({ StreamName: "s", Records: entries(200, 1) }, "p1");
   assert.equal(first.FailedRecordCount, 200);
-  assert.deepEqual(first.Records![1000], {
+  assert.deepEqual(first.Records![0], {
     ErrorCode: THROTTLED,
-    ErrorMessage: "Rate exceeded for shard shardId-000000000000 in stream s.",
+    ErrorMessage:
+      "Rate exceeded for shard shardId-000000000000 in stream s under account 123456789012.",
   });
   const other = model.putRecords({ StreamName: "s", Records: entries(10, 1, 1) }, "p2");
   assert.equal(other.FailedRecordCount, 0, "the other shard has its own buckets");
@@ -67,9 +72,9 @@ test("KinesisModel throttles entries past 1000 records per shard in its one-seco
   assert.equal(second!.shards["shardId-000000000001"]!.entries, 10);
 });
 
-test("KinesisModel throttles past 1 MiB of data and partition keys per second, with a configurable bucket", async () => {
+test("InMemoryKinesis throttles past 1 MiB of data and partition keys per second, with a configurable bucket", async () => {
   const clock = new FakeClock(0);
-  const model = new KinesisModel({ clock, streams: { s: 1 }, bucketSeconds: 2 });
+  const model = new InMemoryKinesis({ clock, streams: { s: 1 }, bucketSeconds: 2 });
   const out = model.putRecords({ StreamName: "s", Records: entries(30, 100 * KiB, 0, 1) });
   // Two seconds of capacity: 2 MiB holds 20 entries of 100 KiB plus their 5-byte keys.
   assert.equal(out.FailedRecordCount, 10);
@@ -79,8 +84,8 @@ test("KinesisModel throttles past 1 MiB of data and partition keys per second, w
   assert.equal(next.FailedRecordCount, 2, "one second refills 1 MiB");
 });
 
-test("KinesisModel gives stored records back deaggregated, and counts user records", () => {
-  const model = new KinesisModel({ clock: new FakeClock(0), streams: { s: 1 } });
+test("InMemoryKinesis gives stored records back deaggregated, and counts user records", () => {
+  const model = new InMemoryKinesis({ clock: new FakeClock(0), streams: { s: 1 } });
   const aggregate = encodeAggregated([
     { partitionKey: "u1", data: new Uint8Array([1]) },
     { partitionKey: "u2", data: new Uint8Array([2]) },
@@ -103,18 +108,21 @@ test("KinesisModel gives stored records back deaggregated, and counts user recor
   assert.equal(model.seconds()[0]!.producers.p!.userRecords, 3);
 });
 
-test("KinesisModel answers an unknown stream with ResourceNotFoundException", async () => {
-  const model = new KinesisModel({ clock: new FakeClock(0), streams: { s: 1 } });
+test("InMemoryKinesis answers an unknown stream with ResourceNotFoundException", async () => {
+  const model = new InMemoryKinesis({ clock: new FakeClock(0), streams: { s: 1 } });
   await assert.rejects(
     model.client().putRecords({ StreamName: "nope", Records: entries(1, 1) }, { signal }),
     { name: "ResourceNotFoundException" },
   );
-  assert.throws(() => new KinesisModel({ clock: new FakeClock(0), streams: { s: 0 } }), RangeError);
+  assert.throws(
+    () => new InMemoryKinesis({ clock: new FakeClock(0), streams: { s: 0 } }),
+    RangeError,
+  );
 });
 
-test("KinesisModel answers after its latency on the injected clock, and honours aborts", async () => {
+test("InMemoryKinesis answers after its latency on the injected clock, and honours aborts", async () => {
   const clock = new FakeClock(0);
-  const model = new KinesisModel({ clock, streams: { s: 1 }, latencyMs: 20 });
+  const model = new InMemoryKinesis({ clock, streams: { s: 1 }, latencyMs: 20 });
   const client = model.client();
   let answered = false;
   const call = client.putRecords({ StreamName: "s", Records: entries(1, 1, 0, 1) }, { signal })
@@ -133,7 +141,7 @@ test("KinesisModel answers after its latency on the injected clock, and honours 
 
 test("Producer counts every throttled entry in ErrorsByCode, as the model counts them", async () => {
   const clock = new FakeClock(0);
-  const model = new KinesisModel({ clock, streams: { s: 1 } });
+  const model = new InMemoryKinesis({ clock, streams: { s: 1 } });
   const sink = new InMemorySink();
   const producer = new Producer({
     stream: "s",

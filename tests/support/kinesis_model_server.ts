@@ -1,5 +1,5 @@
 /**
- * A loopback HTTP front end for a {@linkcode KinesisModel}, so producers in separate
+ * A loopback HTTP front end for a {@linkcode InMemoryKinesis}, so producers in separate
  * processes can share one model: it answers `PutRecords` and `ListShards` in AWS JSON 1.1
  * (what the SDK speaks to Kinesis) on 127.0.0.1, and `WebkplModel.Seconds` with the model's
  * per-second counters. Each request is counted under the access key id of its SigV4
@@ -14,14 +14,14 @@ import { Buffer } from "node:buffer";
 import process from "node:process";
 import { systemClock } from "../../src/clock.ts";
 import type { PutRecordsInput } from "../../src/kinesis_client.ts";
-import { KinesisModel, type KinesisModelOptions } from "../../testing/kinesis_model.ts";
+import { InMemoryKinesis, type InMemoryKinesisOptions } from "../../testing/kinesis_model.ts";
 
 /** A running server. */
 export interface KinesisModelServer {
   /** `http://127.0.0.1:PORT`. */
   endpoint: string;
   /** The model behind it. */
-  model: KinesisModel;
+  model: InMemoryKinesis;
   /** Stops listening and closes open connections. */
   close(): Promise<void>;
 }
@@ -41,9 +41,9 @@ const CREDENTIAL = /Credential=([^/,\s]+)\//;
  * @returns The endpoint, the model and a `close()`.
  */
 export async function startKinesisModelServer(
-  options: Omit<KinesisModelOptions, "clock"> & Partial<Pick<KinesisModelOptions, "clock">>,
+  options: Omit<InMemoryKinesisOptions, "clock"> & Partial<Pick<InMemoryKinesisOptions, "clock">>,
 ): Promise<KinesisModelServer> {
-  const model = new KinesisModel({ clock: systemClock, ...options });
+  const model = new InMemoryKinesis({ clock: systemClock, ...options });
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -70,7 +70,7 @@ export async function startKinesisModelServer(
 }
 
 function answer(
-  model: KinesisModel,
+  model: InMemoryKinesis,
   request: http.IncomingMessage,
   text: string,
 ): { status: number; body: string } {
@@ -80,9 +80,14 @@ function answer(
   try {
     switch (target) {
       case "Kinesis_20131202.PutRecords": {
-        const wire = JSON.parse(text) as { StreamName: string; Records: WireEntry[] };
+        const wire = JSON.parse(text) as {
+          StreamName: string;
+          StreamARN?: string;
+          Records: WireEntry[];
+        };
         const input: PutRecordsInput = {
           StreamName: wire.StreamName,
+          ...(wire.StreamARN ? { StreamARN: wire.StreamARN } : {}),
           Records: wire.Records.map((entry) => ({
             Data: new Uint8Array(Buffer.from(entry.Data ?? "", "base64")),
             PartitionKey: entry.PartitionKey ?? "",
@@ -102,8 +107,11 @@ function answer(
         };
     }
   } catch (error) {
-    const { name, message } = error as Error;
-    return { status: 400, body: JSON.stringify({ __type: name, message }) };
+    const { name, message, $metadata } = error as Error & {
+      $metadata?: { httpStatusCode?: number };
+    };
+    const status = $metadata?.httpStatusCode ?? 400;
+    return { status, body: JSON.stringify({ __type: name, message }) };
   }
 }
 
