@@ -8,7 +8,7 @@ import { silentLogger } from "../src/logger.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { type Shard, ShardMap } from "../src/shard_map.ts";
 import { FakeClock } from "./support/fake_clock.ts";
-import { FakeKinesis } from "./support/fake_kinesis.ts";
+import { InMemoryKinesis } from "../testing.ts";
 import { hashInShard, pendingRecord } from "./support/records.ts";
 
 interface Setup {
@@ -31,7 +31,8 @@ async function setup(
 ): Promise<Setup> {
   const clock = new FakeClock(0);
   const scheduler = new Scheduler(clock);
-  const kinesis = new FakeKinesis({ stream: options.shards ?? 4 });
+  const kinesis = new InMemoryKinesis({ clock, streams: { stream: options.shards ?? 4 } })
+    .client();
   const map = new ShardMap({
     stream: "stream",
     listShards: (input, callOptions) => kinesis.listShards(input, callOptions),
@@ -214,7 +215,7 @@ test("Aggregator.put() from inside onKinesisRecord lands in the emptied buffer a
   // unexpired siblings (or records admitted because it failed) come straight back here.
   const clock = new FakeClock(0);
   const scheduler = new Scheduler(clock);
-  const kinesis = new FakeKinesis({ stream: 1 });
+  const kinesis = new InMemoryKinesis({ clock, streams: { stream: 1 } }).client();
   const map = new ShardMap({
     stream: "stream",
     listShards: (input, callOptions) => kinesis.listShards(input, callOptions),

@@ -10,6 +10,7 @@ import { Producer } from "../src/producer.ts";
 import type { UserRecord } from "../src/record.ts";
 import { harness } from "./support/harness.ts";
 import { FakeKinesis, serviceError } from "./support/fake_kinesis.ts";
+import { InMemoryKinesis } from "../testing.ts";
 import { FakeClock, settle } from "./support/fake_clock.ts";
 import { silentLogger } from "../src/logger.ts";
 import { hashInShard } from "./support/records.ts";
@@ -307,10 +308,13 @@ test("Producer fails records of a stream that does not exist fast, with Resource
 
 test("Producer keeps a healthy stream flowing while another stream's listing keeps failing", async () => {
   const clock = new FakeClock(0);
-  const kinesis = new FakeKinesis({ healthy: 2, broken: 2 });
-  kinesis.listHook = (input) =>
-    input.StreamName === "broken" ? serviceError("LimitExceededException", "slow down") : undefined;
-  const producer = new Producer({ kinesisClient: kinesis, clock, logger: silentLogger });
+  const kinesis = new InMemoryKinesis({ clock, streams: { healthy: 2, broken: 2 } });
+  kinesis.fail({
+    operation: "listShards",
+    stream: "broken",
+    outcome: { code: "LimitExceededException", message: "slow down" },
+  });
+  const producer = new Producer({ kinesisClient: kinesis.client(), clock, logger: silentLogger });
   const broken = producer.put({ stream: "broken", partitionKey: "k", data: "x" });
   const healthy = producer.put({ stream: "healthy", partitionKey: "k", data: "x" });
   await clock.advance(200);

@@ -8,6 +8,7 @@ import { ShardMap } from "../src/shard_map.ts";
 import { FakeClock } from "./support/fake_clock.ts";
 import { evenShards, FakeKinesis, MAX_HASH, serviceError } from "./support/fake_kinesis.ts";
 import { CapturingLogger } from "./support/capturing_logger.ts";
+import { InMemoryKinesis } from "../testing.ts";
 
 function setup(shardCount = 4, logger: Logger = silentLogger) {
   const clock = new FakeClock(0);
@@ -242,4 +243,33 @@ test("ShardMap logs a permanent listing failure once, without 'retrying in'; a t
   await second.clock.advance(0);
   assert.match(transient.calls[0]!.message, /NetworkError.*retrying in \d+ ms/);
   second.map.close();
+});
+
+test("ShardMap follows a split and a merge of InMemoryKinesis, which lists closed shards to an unfiltered caller", async () => {
+  const clock = new FakeClock(0);
+  const scheduler = new Scheduler(clock);
+  const kinesis = new InMemoryKinesis({ clock, streams: { stream: 2 } });
+  const client = kinesis.client();
+  const map = new ShardMap({
+    stream: "stream",
+    listShards: (input, options) => client.listShards(input, options),
+    scheduler,
+    logger: silentLogger,
+  });
+  map.start();
+  await clock.advance(0);
+  const [left, right] = kinesis.splitShard("stream", "shardId-000000000001");
+  await clock.advance(1);
+  map.invalidate(clock.now(), null);
+  await clock.advance(0);
+  assert.deepEqual(map.openShards.map((shard) => shard.id), ["shardId-000000000000", left, right]);
+  const merged = kinesis.mergeShards("stream", left, right);
+  await clock.advance(1);
+  map.invalidate(clock.now(), null);
+  await clock.advance(0);
+  assert.deepEqual(map.openShards.map((shard) => shard.id), ["shardId-000000000000", merged]);
+  assert.equal(map.predict(key(MAX_HASH))?.id, merged);
+  const unfiltered = kinesis.listShards({ StreamName: "stream" }).Shards!;
+  assert.equal(unfiltered.length, 5, "the map saw only the open ones through AT_LATEST");
+  map.close();
 });
