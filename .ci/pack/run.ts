@@ -1,7 +1,8 @@
 // Run by `.ci/test-pack` under the repository's Node: starts kinesalite on a free loopback port,
 // creates a stream, runs the quick start from the folder where the tarball was installed, once
 // under Bun and once under Node, then reads the stream back and checks each run's records are
-// there. Prints one line per runtime and a closing count; exits 1 if any run failed.
+// there, then runs the README's testing example (orders_test.ts) with `bun test` and `node --test`.
+// Prints one line per run and a closing count; exits 1 if any run failed.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
@@ -23,15 +24,19 @@ const runtimes = [
 ];
 const EXPECTED = 5;
 
-/** Runs the quick start with `command` in the app folder; resolves with its exit code. */
-function runQuickStart(command: string, env: Record<string, string>): Promise<number | null> {
-  const child = spawn(command, ["quick_start.ts"], {
+/** Runs `command args` in the app folder; resolves with its exit code. */
+function runInApp(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<number | null> {
+  const child = spawn(command, args, {
     cwd: app,
     env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit"],
   });
   return new Promise((resolve) => {
-    // A bound, not a measurement: a quick start that hangs is killed and counted as failed.
+    // A bound, not a measurement: a run that hangs is killed and counted as failed.
     const timer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
     child.on("error", () => {});
     child.on("close", (code) => {
@@ -58,7 +63,7 @@ try {
     });
     console.log(`$ (cd ${app} && ${name} quick_start.ts)   # ${name} ${version}`);
     const env = { KINESIS_ENDPOINT: kinesalite.endpoint, STREAM: stream, TAG: name };
-    codes.set(name, await runQuickStart(command, env));
+    codes.set(name, await runInApp(command, ["quick_start.ts"], env));
   }
   const { records } = await readStream(client, stream);
   client.destroy();
@@ -77,5 +82,14 @@ for (const { name } of runtimes) {
     }`,
   );
 }
-console.log(`pack: ${passed} passed, ${runtimes.length - passed} failed`);
-process.exitCode = passed === runtimes.length ? 0 : 1;
+// The README's testing example: a user's test on InMemoryKinesis, no emulator.
+for (const { name, command } of runtimes) {
+  const args = name === "bun" ? ["test", "orders_test.ts"] : ["--test", "orders_test.ts"];
+  console.log(`$ (cd ${app} && ${name} ${args.join(" ")})`);
+  const code = await runInApp(command, args, {});
+  if (code === 0) passed++;
+  console.log(`pack ${name} testing example: exit ${code}: ${code === 0 ? "ok" : "FAILED"}`);
+}
+const total = runtimes.length * 2;
+console.log(`pack: ${passed} passed, ${total - passed} failed`);
+process.exitCode = passed === total ? 0 : 1;
