@@ -3,6 +3,7 @@
 // real emulator are cheap to get.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import {
   ListShardsCommand,
   PutRecordsCommand,
@@ -329,5 +330,13 @@ test("InMemoryKinesis answers like kinesalite: shard per key, increasing 56-digi
   } finally {
     sdk.destroy();
     await emulator.stop();
+  }
+});
+
+test("The README's testing example is .ci/pack/orders.ts and orders_test.ts, which CI runs from the tarball", () => {
+  const read = (path: string) => readFileSync(new URL(path, import.meta.url), "utf8");
+  const readme = read("../README.md");
+  for (const file of ["../.ci/pack/orders.ts", "../.ci/pack/orders_test.ts"]) {
+    assert.ok(readme.includes("```ts\n" + read(file) + "```"), `README shows ${file} as it is`);
   }
 });
