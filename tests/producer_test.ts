@@ -9,7 +9,7 @@ import {
 import { Producer } from "../src/producer.ts";
 import type { UserRecord } from "../src/record.ts";
 import { harness } from "./support/harness.ts";
-import { FakeKinesis, serviceError } from "./support/fake_kinesis.ts";
+import { serviceError } from "./support/fake_kinesis.ts";
 import { InMemoryKinesis } from "../testing.ts";
 import { FakeClock, settle } from "./support/fake_clock.ts";
 import { silentLogger } from "../src/logger.ts";
