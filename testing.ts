@@ -42,9 +42,12 @@ export {
   type ModelRecord,
   type ModelSecond,
   type ModelShard,
+  type Operation,
   type ShardLimits,
   shardStartHashKey,
+  type StreamRef,
   type StreamSpec,
+  type StreamSummaryOutput,
   THROTTLED,
 } from "./testing/kinesis_model.ts";
 export type { Clock, TimerHandle } from "./src/clock.ts";

@@ -180,6 +180,31 @@ export interface ModelShard {
   open: boolean;
 }
 
+/** A request that names a stream by name or by ARN. */
+export interface StreamRef {
+  /** The stream's name. */
+  StreamName?: string;
+  /** The stream's ARN. */
+  StreamARN?: string;
+}
+
+/** A DescribeStreamSummary response, the fields the model fills. */
+export interface StreamSummaryOutput {
+  /** The stream. */
+  StreamDescriptionSummary: {
+    /** Its name. */
+    StreamName: string;
+    /** Its ARN. */
+    StreamARN: string;
+    /** Always `ACTIVE`: resharding is immediate. */
+    StreamStatus: "ACTIVE";
+    /** Open shards. */
+    OpenShardCount: number;
+    /** The largest record it takes, in KiB. */
+    MaxRecordSizeInKiB: number;
+  };
+}
+
 /** What a scripted failure does. */
 export type FaultOutcome =
   | "throttle"
@@ -191,16 +216,19 @@ export type FaultOutcome =
   | "noResponse"
   | { code: string; message?: string; status?: number };
 
+/** The calls the model answers. */
+export type Operation = "putRecords" | "listShards" | "describeStreamSummary";
+
 /** The call (and for entry faults, the entry) a fault may fail. */
 export interface FaultCall {
   /** The operation. */
-  operation: "putRecords" | "listShards";
+  operation: Operation;
   /** The stream's name (empty for a ListShards page asked by token). */
   stream: string;
   /** Calls of this operation before this one, from 0. */
   call: number;
   /** The request. */
-  input: PutRecordsInput | ListShardsInput;
+  input: PutRecordsInput | ListShardsInput | StreamRef;
   /** For entry faults: the entry's index in the request. */
   index?: number;
   /** For entry faults: the shard the entry routes to. */
@@ -222,7 +250,7 @@ export interface FaultOptions {
   /** Fail single PutRecords entries instead of the call (`throttle`, `internalFailure` or a code). @default {false} */
   entries?: boolean;
   /** The operation. @default {"putRecords"} */
-  operation?: "putRecords" | "listShards";
+  operation?: Operation;
   /** Only calls (or entries) for this stream, by name or ARN. @default {every stream} */
   stream?: string;
   /** Let this many matching calls (or entries) through first. @default {0} */
@@ -333,7 +361,7 @@ export class InMemoryKinesis {
   readonly #seconds: ModelSecond[] = [];
   readonly #hash = createHashKey();
   readonly #faults: FaultRule[] = [];
-  readonly #calls = { putRecords: 0, listShards: 0 };
+  readonly #calls = { putRecords: 0, listShards: 0, describeStreamSummary: 0 };
 
   /**
    * Creates the streams, every shard's buckets full.
@@ -421,11 +449,50 @@ export class InMemoryKinesis {
    * @returns A client to pass as the producer's `kinesisClient`.
    */
   client(id = "producer"): KinesisClient {
-    return {
-      putRecords: (input, options) =>
+    const client = {
+      putRecords: (input: PutRecordsInput, options: KinesisCallOptions) =>
         this.#answer(options, "putRecords", input, () => this.#put(input, id)),
-      listShards: (input, options) =>
+      listShards: (input: ListShardsInput, options: KinesisCallOptions) =>
         this.#answer(options, "listShards", input, () => this.#list(input)),
+      // Not yet part of the producer's interface; the shape of the SDK's call, for a producer
+      // that reads the stream's record size limit.
+      describeStreamSummary: (input: StreamRef, options: KinesisCallOptions) =>
+        this.#answer(
+          options,
+          "describeStreamSummary",
+          input,
+          () => this.describeStreamSummary(input),
+        ),
+    };
+    return client;
+  }
+
+  /**
+   * Answers DescribeStreamSummary: the stream's name, ARN, status, open shard count and
+   * `MaxRecordSizeInKiB`.
+   *
+   * @param input `StreamName` or `StreamARN`.
+   * @returns The summary, as the SDK returns it.
+   * @throws {Error} Named `ResourceNotFoundException` for an unknown stream, or a scripted
+   * fault's code.
+   */
+  describeStreamSummary(input: StreamRef): StreamSummaryOutput {
+    return this.#settle(
+      this.#pickFault("describeStreamSummary", input),
+      () => this.#describe(input),
+    );
+  }
+
+  #describe(input: StreamRef): StreamSummaryOutput {
+    const stream = this.#resolve(input);
+    return {
+      StreamDescriptionSummary: {
+        StreamName: stream.name,
+        StreamARN: this.streamArn(stream.name),
+        StreamStatus: "ACTIVE",
+        OpenShardCount: stream.open.length,
+        MaxRecordSizeInKiB: stream.maxRecordBytes / 1024,
+      },
     };
   }
 
@@ -650,7 +717,7 @@ export class InMemoryKinesis {
    *
    * @returns The counts.
    */
-  callCounts(): { putRecords: number; listShards: number } {
+  callCounts(): Record<Operation, number> {
     return { ...this.#calls };
   }
 
@@ -765,8 +832,8 @@ export class InMemoryKinesis {
 
   #answer<T>(
     options: KinesisCallOptions,
-    operation: "putRecords" | "listShards",
-    input: PutRecordsInput | ListShardsInput,
+    operation: Operation,
+    input: PutRecordsInput | ListShardsInput | StreamRef,
     apply: () => T,
   ): Promise<T> {
     const signal = options.signal;
@@ -801,8 +868,8 @@ export class InMemoryKinesis {
 
   /** Counts the call and picks the request-level fault that fires for it, if any. */
   #pickFault(
-    operation: "putRecords" | "listShards",
-    input: PutRecordsInput | ListShardsInput,
+    operation: Operation,
+    input: PutRecordsInput | ListShardsInput | StreamRef,
   ): FaultRule | undefined {
     const call = this.#calls[operation]++;
     if (this.#faults.length === 0) return undefined;

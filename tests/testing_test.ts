@@ -175,7 +175,11 @@ test("InMemoryKinesis fails whole calls on a script: by count, then answers agai
   await assert.rejects(client.listShards({ StreamName: "s" }, { signal }), {
     name: "AccessDeniedException",
   });
-  assert.deepEqual(kinesis.callCounts(), { putRecords: 3, listShards: 2 });
+  assert.deepEqual(kinesis.callCounts(), {
+    putRecords: 3,
+    listShards: 2,
+    describeStreamSummary: 0,
+  });
 });
 
 test("InMemoryKinesis fails single entries by predicate, and by a seeded probability that repeats", () => {
@@ -231,6 +235,9 @@ test("InMemoryKinesis validates requests as PutRecords does, with the stream's r
     name: "ValidationException",
   });
   assert.equal(kinesis.putRecords(request("large", ["a"], big)).FailedRecordCount, 0);
+  const summary = kinesis.describeStreamSummary({ StreamARN: kinesis.streamArn("large") });
+  assert.equal(summary.StreamDescriptionSummary.MaxRecordSizeInKiB, 10240);
+  assert.equal(summary.StreamDescriptionSummary.OpenShardCount, 1);
   assert.throws(() => kinesis.putRecords(request("nope", ["a"])), {
     name: "ResourceNotFoundException",
   });
