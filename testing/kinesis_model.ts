@@ -65,10 +65,12 @@ export const THROTTLED = "ProvisionedThroughputExceededException";
 
 const MAX_HASH = (1n << 128n) - 1n;
 const UTF8 = new TextEncoder();
-// AWS: "PutRecords", Amazon Kinesis Data Streams API Reference (500 entries, keys of 1 to
-// 256 characters, 1 MiB records unless the stream's MaxRecordSizeInKiB is raised).
+// AWS: "PutRecords", Amazon Kinesis Data Streams API Reference: 500 entries, keys of 1 to
+// 256 characters, records up to 10 MiB (a stream takes 1 MiB unless its MaxRecordSizeInKiB
+// is raised).
 const MAX_ENTRIES = 500;
 const MAX_PARTITION_KEY_LENGTH = 256;
+const MAX_RECORD_BYTES = 10 * 1024 * 1024;
 // AWS: "ListShards", same reference: at most 1000 shards a page, whatever MaxResults asks.
 const MAX_PAGE = 1000;
 const ARN = /^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):(\d{12}):stream\/([A-Za-z0-9_.-]{1,128})$/;
@@ -85,7 +87,10 @@ export interface ShardLimits {
 export interface StreamSpec {
   /** Open shards, with equal hash ranges as CreateStream makes them. */
   shards: number;
-  /** The stream's `MaxRecordSizeInKiB`, 1024 to 10240. @default {1024} */
+  /**
+   * The stream's `MaxRecordSizeInKiB`, 1024 to 10240: a larger entry fails alone with
+   * `InvalidArgumentException`. @default {1024}
+   */
   maxRecordSizeKiB?: number;
 }
 
@@ -734,7 +739,7 @@ export class InMemoryKinesis {
 
   #put(input: PutRecordsInput, producer: string): PutRecordsOutput {
     const stream = this.#resolve(input);
-    validateEntries(input, stream.maxRecordBytes);
+    validateEntries(input);
     const call = this.#calls.putRecords - 1;
     const now = this.#clock.now();
     const second = this.#second(now);
@@ -758,6 +763,17 @@ export class InMemoryKinesis {
       this.#refill(shard, now);
       // An entry bigger than the byte bucket still goes once the bucket is full.
       const throttled = shard.records < 1 || shard.bytes < Math.min(cost, this.#byteCapacity);
+      if (entry.Data.length > stream.maxRecordBytes) {
+        // As kinesis-local answers since streams have MaxRecordSizeInKiB: the entry fails,
+        // the request and its other entries do not.
+        failed++;
+        results.push({
+          ErrorCode: "InvalidArgumentException",
+          ErrorMessage:
+            `Record data size ${entry.Data.length} exceeds the stream's max record size of ${stream.maxRecordBytes} bytes`,
+        });
+        continue;
+      }
       if (fault !== undefined || throttled) {
         failed++;
         const [code, message] = fault === undefined ? [THROTTLED] : outcomeOf(fault);
@@ -1049,7 +1065,7 @@ function outcomeOf(rule: FaultRule): [string, string, number] {
   return [outcome.code, outcome.message ?? `${outcome.code} (scripted)`, outcome.status ?? 400];
 }
 
-function validateEntries(input: PutRecordsInput, maxRecordBytes: number): void {
+function validateEntries(input: PutRecordsInput): void {
   const entries = input.Records;
   const count = Array.isArray(entries) ? entries.length : 0;
   if (count < 1 || count > MAX_ENTRIES) {
@@ -1068,12 +1084,12 @@ function validateEntries(input: PutRecordsInput, maxRecordBytes: number): void {
         }.member.partitionKey' failed to satisfy constraint: Member must have length between 1 and ${MAX_PARTITION_KEY_LENGTH}`,
       );
     }
-    if (!(data instanceof Uint8Array) || data.length > maxRecordBytes) {
+    if (!(data instanceof Uint8Array) || data.length > MAX_RECORD_BYTES) {
       throw serviceError(
         "ValidationException",
         `1 validation error detected: Value at 'records.${
           i + 1
-        }.member.data' failed to satisfy constraint: Member must have length less than or equal to ${maxRecordBytes}`,
+        }.member.data' failed to satisfy constraint: Member must have length less than or equal to ${MAX_RECORD_BYTES}`,
       );
     }
   }

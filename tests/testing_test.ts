@@ -231,7 +231,13 @@ test("InMemoryKinesis validates requests as PutRecords does, with the stream's r
   });
   assert.throws(() => kinesis.putRecords(request("small", [""])), { name: "ValidationException" });
   const big = 1024 * 1024 + 1;
-  assert.throws(() => kinesis.putRecords(request("small", ["a"], big)), {
+  const refused = kinesis.putRecords({
+    StreamName: "small",
+    Records: [...request("small", ["a"], big).Records, ...request("small", ["b"]).Records],
+  });
+  assert.equal(refused.FailedRecordCount, 1, "the large entry fails alone, as on kinesis-local");
+  assert.equal(refused.Records![0]!.ErrorCode, "InvalidArgumentException");
+  assert.throws(() => kinesis.putRecords(request("large", ["a"], 10 * 1024 * 1024 + 1)), {
     name: "ValidationException",
   });
   assert.equal(kinesis.putRecords(request("large", ["a"], big)).FailedRecordCount, 0);
@@ -297,7 +303,7 @@ test("A Producer on InMemoryKinesis retries a scripted throttle, fails fast on a
   assert.deepEqual(texts, ["first", "lost", "lost"], "at least once: the lost answer's retry");
 });
 
-test("InMemoryKinesis answers like kinesalite: shard per key, increasing 56-digit sequence numbers, ListShards after a split", async () => {
+test("InMemoryKinesis answers like kinesalite: shard per key, increasing 56-digit sequence numbers, refusals, ListShards after a split", async () => {
   const emulator = await startKinesalite();
   const sdk = createTestClient(emulator.endpoint);
   try {
@@ -316,6 +322,18 @@ test("InMemoryKinesis answers like kinesalite: shard per key, increasing 56-digi
         assert.ok(BigInt(entry.SequenceNumber!) > (last.get(entry.ShardId!) ?? -1n));
         last.set(entry.ShardId!, BigInt(entry.SequenceNumber!));
       }
+    }
+    const refusals: PutRecordsInput[] = [
+      request(stream, keys(501)),
+      request(stream, [""]),
+      request("no-such-stream", ["a"]),
+    ];
+    for (const refused of refusals) {
+      const realName = await sdk.send(new PutRecordsCommand(refused)).then(
+        () => "accepted",
+        (error: Error) => error.name,
+      );
+      assert.throws(() => kinesis.putRecords(refused), { name: realName });
     }
     await sdkSplitShard(sdk, stream, { shardId: "shardId-000000000001" });
     kinesis.splitShard(stream, "shardId-000000000001");
