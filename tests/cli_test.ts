@@ -19,6 +19,7 @@ import {
 } from "../cli.ts";
 import type { PutRecordsInput } from "../src/kinesis_client.ts";
 import { FakeKinesis } from "./support/fake_kinesis.ts";
+import { InMemoryKinesis } from "../testing.ts";
 import { type Emulator, startKinesalite } from "./support/emulators.ts";
 import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
 import { readStream } from "./support/readback.ts";
@@ -488,17 +489,14 @@ test("putRecords() keeps rejected lines out of the failures file, which feeds ba
   try {
     const failuresPath = join(dir, "failed.ndjson");
     const rejectedPath = join(dir, "rejected.ndjson");
-    const kinesis = new FakeKinesis({ s: 1 });
+    const model = new InMemoryKinesis({ streams: { s: 1 } });
+    const kinesis = model.client();
     // Records keyed bad-* are refused for good the first time round.
-    kinesis.putHook = (input: PutRecordsInput, call: number) => {
-      if (call > 0) return undefined;
-      const refused = (i: number) => input.Records[i]!.PartitionKey.startsWith("bad");
-      const output = kinesis.store(input, (i) => !refused(i));
-      output.Records = output.Records!.map((entry, i) =>
-        refused(i) ? { ErrorCode: "ValidationException", ErrorMessage: "refused" } : entry
-      );
-      return output;
-    };
+    model.fail({
+      outcome: { code: "ValidationException", message: "refused" },
+      entries: true,
+      when: ({ call, entry }) => call === 0 && entry!.PartitionKey.startsWith("bad"),
+    });
     const input = [
       JSON.stringify({ partitionKey: "good-1", data: "g1" }),
       "{not json",
@@ -531,7 +529,7 @@ test("putRecords() keeps rejected lines out of the failures file, which feeds ba
     );
     assert.equal(again.rejected, 0, "no line of the failures file is rejected");
     assert.equal(again.succeeded, 2);
-    const stored = kinesis.stored.filter((record) => record.partitionKey.startsWith("bad"));
+    const stored = model.records("s").filter((record) => record.partitionKey.startsWith("bad"));
     assert.deepEqual(
       stored.map((record) => [record.partitionKey, new TextDecoder().decode(record.data)]).sort(),
       [["bad-1", "b1"], ["bad-2", '{"nested":true}']],

@@ -2,10 +2,10 @@
 // and prints what happened. The process must exit on its own once nothing is outstanding.
 import { Producer } from "../../src/producer.ts";
 import { silentLogger } from "../../src/logger.ts";
-import { FakeKinesis } from "./fake_kinesis.ts";
+import { InMemoryKinesis } from "../../testing.ts";
 
 const mode = (globalThis as { process?: { argv: string[] } }).process?.argv.at(-1);
-const kinesis = new FakeKinesis({ s: 2 });
+const kinesis = new InMemoryKinesis({ streams: { s: 2 } }).client();
 const producer = new Producer({
   stream: "s",
   kinesisClient: kinesis,
