@@ -228,7 +228,7 @@ export type Operation = "putRecords" | "listShards" | "describeStreamSummary";
 export interface FaultCall {
   /** The operation. */
   operation: Operation;
-  /** The stream's name (empty for a ListShards page asked by token). */
+  /** The stream's name (a later ListShards page: the stream of its token). */
   stream: string;
   /** Calls of this operation before this one, from 0. */
   call: number;
@@ -889,9 +889,18 @@ export class InMemoryKinesis {
   ): FaultRule | undefined {
     const call = this.#calls[operation]++;
     if (this.#faults.length === 0) return undefined;
-    const named = input as { StreamName?: string; StreamARN?: string };
-    const stream = named.StreamName ?? parseArn(named.StreamARN)?.name ?? "";
-    return this.#pick({ operation, stream, call, input }, false);
+    const named = input as { StreamName?: string; StreamARN?: string; NextToken?: string };
+    let stream = named.StreamName ?? parseArn(named.StreamARN)?.name;
+    if (stream === undefined && named.NextToken !== undefined) {
+      // A later ListShards page belongs to the stream of its token; a bad token is answered
+      // as such when the call is applied.
+      try {
+        stream = decodeToken(named.NextToken).stream;
+      } catch {
+        stream = "";
+      }
+    }
+    return this.#pick({ operation, stream: stream ?? "", call, input }, false);
   }
 
   #pick(call: FaultCall, entries: boolean): FaultRule | undefined {

@@ -155,6 +155,11 @@ test("InMemoryKinesis pages ListShards with a NextToken that must come alone", (
   assert.throws(() => kinesis.listShards({ NextToken: "bogus" }), {
     name: "InvalidArgumentException",
   });
+  kinesis.fail({ operation: "listShards", stream: "s", outcome: "internalFailure", skip: 1 });
+  const first = kinesis.listShards({ StreamName: "s" });
+  assert.throws(() => kinesis.listShards({ NextToken: first.NextToken! }), {
+    name: "InternalFailure",
+  }, "a later page counts as a call for the stream of its token");
 });
 
 test("InMemoryKinesis fails whole calls on a script: by count, then answers again", async () => {
