@@ -4,6 +4,9 @@
  * remembers what it stored, ListShards with pages, and hooks to script failures or hold
  * calls in flight. End-to-end behaviour is tested against real emulators; this is for
  * driving the pipeline step by step under a fake clock.
+ *
+ * New tests use `InMemoryKinesis` (`testing.ts`), the model users test with, so it stays
+ * faithful; this fake remains for tests that hold calls in flight or rewrite responses.
  */
 import type {
   KinesisCallOptions,
