@@ -378,7 +378,9 @@ export class InMemoryKinesis {
     this.#clock = options.clock ?? systemClock;
     const bucketSeconds = options.bucketSeconds ?? 1;
     if (!(bucketSeconds > 0)) {
-      throw new RangeError(`'bucketSeconds' must be positive: current value is ${bucketSeconds}`);
+      throw new RangeError(
+        `Cannot create InMemoryKinesis as 'bucketSeconds' must be positive: current value is ${bucketSeconds}`,
+      );
     }
     const limits = options.limits === false
       ? { recordsPerSecond: Infinity, bytesPerSecond: Infinity }
@@ -415,12 +417,14 @@ export class InMemoryKinesis {
   createStream(name: string, spec: StreamSpec): string {
     const count = spec.shards;
     if (!Number.isInteger(count) || count < 1) {
-      throw new RangeError(`Stream '${name}' needs a positive whole shard count: got ${count}`);
+      throw new RangeError(
+        `Cannot create stream '${name}' as 'shards' must be a positive whole number: current value is ${count}`,
+      );
     }
     const kib = spec.maxRecordSizeKiB ?? 1024;
     if (!Number.isInteger(kib) || kib < 1024 || kib > 10240) {
       throw new RangeError(
-        `Stream '${name}' needs 'maxRecordSizeKiB' between 1024 and 10240: got ${kib}`,
+        `Cannot create stream '${name}' as 'maxRecordSizeKiB' must be between 1024 and 10240: current value is ${kib}`,
       );
     }
     if (this.#streams.has(name)) {
@@ -1056,7 +1060,9 @@ export class InMemoryKinesis {
 
 function positive(name: string, value: number | undefined): number | undefined {
   if (value !== undefined && !(value > 0)) {
-    throw new RangeError(`'${name}' must be positive: current value is ${value}`);
+    throw new RangeError(
+      `Cannot create InMemoryKinesis as '${name}' must be positive: current value is ${value}`,
+    );
   }
   return value;
 }
