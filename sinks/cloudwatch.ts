@@ -12,7 +12,9 @@
  */
 
 import { consoleLogger, type Logger } from "../src/logger.ts";
-import { byteLength, chunkBySize } from "./_vendor.ts";
+import { byteLength, chunkBySize, type VendorSinkOptions } from "./_vendor.ts";
+
+export type { VendorSinkOptions } from "./_vendor.ts";
 import { errorText } from "../src/_describe.ts";
 import type { MetricSnapshot, MetricsSink, MetricUnit } from "../src/metrics_sink.ts";
 
@@ -46,7 +48,7 @@ export interface CloudWatchClientLike {
 }
 
 /** Options for {@linkcode CloudWatchSink}. */
-export interface CloudWatchSinkOptions {
+export interface CloudWatchSinkOptions extends VendorSinkOptions {
   /**
    * The AWS region, such as `"us-east-1"`. Required unless `client` is given.
    */
@@ -72,20 +74,12 @@ export interface CloudWatchSinkOptions {
    * @default {true}
    */
   rollUps?: boolean;
-  /** Where series CloudWatch would reject (NaN or infinite values) are reported. */
-  logger?: Logger;
   /**
    * How many times the SDK tries one request, the first try included.
    *
    * @default {3}
    */
   maxAttempts?: number;
-  /**
-   * How long one HTTP request may take before it is abandoned, in milliseconds.
-   *
-   * @default {10000}
-   */
-  requestTimeoutMs?: number;
 }
 
 /** CloudWatch's limits on one `PutMetricData` request (API reference, PutMetricData). */

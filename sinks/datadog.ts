@@ -7,7 +7,9 @@
  */
 
 import type { BackoffPolicy } from "../src/_backoff.ts";
-import { byteLength, chunkBySize, postWithRetry } from "./_vendor.ts";
+import { byteLength, chunkBySize, postWithRetry, type VendorSinkOptions } from "./_vendor.ts";
+
+export type { VendorSinkOptions } from "./_vendor.ts";
 import { findMetricDefinition, type MetricKind } from "../src/_metric_catalog.ts";
 import { type Clock, systemClock } from "../src/clock.ts";
 import { consoleLogger, type Logger } from "../src/logger.ts";
@@ -23,7 +25,7 @@ import type {
 export type DatadogFetch = (input: string, init: RequestInit) => Promise<Response>;
 
 /** Options for {@linkcode DatadogSink}. */
-export interface DatadogSinkOptions {
+export interface DatadogSinkOptions extends VendorSinkOptions {
   /**
    * The Datadog site, such as `"datadoghq.eu"` or `"us5.datadoghq.com"`; requests go to
    * `https://api.{site}`.
@@ -53,8 +55,6 @@ export interface DatadogSinkOptions {
   host?: string;
   /** The `fetch` to call. */
   fetch?: DatadogFetch;
-  /** Where retries and dropped samples are reported. */
-  logger?: Logger;
   /**
    * How many times a request is retried after a 408, 429, 5xx or network failure.
    *
@@ -63,12 +63,6 @@ export interface DatadogSinkOptions {
   maxRetries?: number;
   /** The clock that times retry back-off. */
   clock?: Clock;
-  /**
-   * How long one request may take before it is abandoned, in milliseconds.
-   *
-   * @default {10000}
-   */
-  requestTimeoutMs?: number;
   /**
    * How many raw samples (distribution values and pending-gauge samples) are kept between
    * two exports; beyond that, samples are dropped and counted in `droppedSamples`.
