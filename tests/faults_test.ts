@@ -494,7 +494,7 @@ describe("Scenario 4: throttle storm", () => {
 });
 
 describe("Scenario 5: bad inputs in a healthy stream", () => {
-  /** SPEC §6's bad records, each with the field its ValidationError must name. */
+  /** Records src/_validate.ts refuses at the call, each with the field its ValidationError must name. */
   function badRecords(stream: string, index: number): Array<[string, unknown, RecordField]> {
     const key = `bad-${index}`;
     return [

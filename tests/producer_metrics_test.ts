@@ -1,7 +1,7 @@
 // The producer's 15 metrics, checked against truths computed without them: what crossed
 // the wire (counted by a wrapping Kinesis client), what each RecordResult says, and what
-// the stream holds when read back. The C++ KPL's rules (cpp-kpl-notes §7.1) decide the
-// expected values; the fake-Kinesis tests pin the rules one at a time.
+// the stream holds when read back. The C++ KPL's rules, as docs/metrics.md states them with
+// their source, decide the expected values; the fake-Kinesis tests pin the rules one at a time.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";

@@ -1,5 +1,5 @@
-// Every row of the retrier table (SPEC §3), driven through a real Producer on a fake clock
-// and an in-process Kinesis whose answers each test scripts.
+// Every row of the retry table (docs/architecture.md, "The retry table"), driven through a
+// real Producer on a fake clock and an in-process Kinesis whose answers each test scripts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { RecordResult } from "../src/record.ts";
