@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash, createHmac } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { encodePutRecords, LeanKinesisClient } from "../bench/lean_kinesis_client.ts";
-import { Producer } from "../src/producer.ts";
-import { silentLogger } from "../src/logger.ts";
-import { startKinesalite } from "./support/emulators.ts";
-import { createStream, createTestClient } from "./support/kinesis_sdk.ts";
-import { SeededRandom } from "./support/seeded_random.ts";
+import { encodePutRecords, LeanKinesisClient } from "../../bench/lean_kinesis_client.ts";
+import { Producer } from "../../src/producer.ts";
+import { silentLogger } from "../../src/logger.ts";
+import { startKinesalite } from "../support/emulators.ts";
+import { createStream, createTestClient } from "../support/kinesis_sdk.ts";
+import { SeededRandom } from "../support/seeded_random.ts";
 
 const CREDENTIALS = {
   accessKeyId: "AKIDEXAMPLE",

@@ -10,7 +10,7 @@ import {
   type PutRecordsRequestEntry,
   type PutRecordsResultEntry,
 } from "@aws-sdk/client-kinesis";
-import { type Emulator, startKinesalite } from "./support/emulators.ts";
+import { type Emulator, startKinesalite } from "../support/emulators.ts";
 import {
   createStream,
   createTestClient,
@@ -20,10 +20,10 @@ import {
   partitionKeyHash,
   uniqueStreamName,
   withTimeout,
-} from "./support/kinesis_sdk.ts";
-import { type ChaosProxy, type ChaosProxyOptions, startChaosProxy } from "./support/chaos_proxy.ts";
-import { type PutResult, readStream, reconcile } from "./support/readback.ts";
-import { runtimeName } from "./support/runtime.ts";
+} from "../support/kinesis_sdk.ts";
+import { type ChaosProxy, type ChaosProxyOptions, startChaosProxy } from "../support/chaos_proxy.ts";
+import { type PutResult, readStream, reconcile } from "../support/readback.ts";
+import { runtimeName } from "../support/runtime.ts";
 
 /** What one PutRecords call through the proxy came back with. */
 interface Outcome {

@@ -3,9 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { runScript, type ScriptRun } from "./support/runtime.ts";
+import { runScript, type ScriptRun } from "../support/runtime.ts";
 
-const DEMO = fileURLToPath(new URL("../demo/demo.ts", import.meta.url));
+const DEMO = fileURLToPath(new URL("../../demo/demo.ts", import.meta.url));
 
 function runDemo(args: string[]): Promise<ScriptRun> {
   // A bound, not a measurement: a demo that hangs is killed and reported.

@@ -2,13 +2,13 @@
 // record read back and deaggregated by aws-kinesis-agg, an implementation we did not write.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Producer } from "../src/producer.ts";
-import { silentLogger } from "../src/logger.ts";
-import type { RecordResult } from "../src/record.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
-import { readStream, reconcile } from "./support/readback.ts";
-import { SeededRandom } from "./support/seeded_random.ts";
+import { Producer } from "../../src/producer.ts";
+import { silentLogger } from "../../src/logger.ts";
+import type { RecordResult } from "../../src/record.ts";
+import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
+import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
+import { readStream, reconcile } from "../support/readback.ts";
+import { SeededRandom } from "../support/seeded_random.ts";
 
 const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 

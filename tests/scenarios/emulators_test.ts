@@ -17,7 +17,7 @@ import {
   type PutRecordsRequestEntry,
   type Shard,
 } from "@aws-sdk/client-kinesis";
-import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
+import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
 import {
   createStream,
   createTestClient,
@@ -30,14 +30,14 @@ import {
   recordHashKey,
   splitShard,
   uniqueStreamName,
-} from "./support/kinesis_sdk.ts";
+} from "../support/kinesis_sdk.ts";
 import {
   deaggregate,
   type FoundRecord,
   type PutResult,
   readStream,
   reconcile,
-} from "./support/readback.ts";
+} from "../support/readback.ts";
 
 const MAX_HASH = 2n ** 128n - 1n;
 const require = createRequire(import.meta.url);
@@ -436,8 +436,8 @@ describe("SDK and launchers", () => {
     ], {
       env: {
         ...process.env,
-        PRELOAD: fileURLToPath(new URL("./support/_loopback_preload.cjs", import.meta.url)),
-        CLI: fileURLToPath(new URL("../node_modules/kinesalite/cli.js", import.meta.url)),
+        PRELOAD: fileURLToPath(new URL("../support/_loopback_preload.cjs", import.meta.url)),
+        CLI: fileURLToPath(new URL("../../node_modules/kinesalite/cli.js", import.meta.url)),
       },
       stdio: ["ignore", "pipe", "inherit"],
     });

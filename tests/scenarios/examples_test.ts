@@ -9,11 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { type Emulator, startKinesalite } from "./support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
-import { readStream } from "./support/readback.ts";
+import { type Emulator, startKinesalite } from "../support/emulators.ts";
+import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
+import { readStream } from "../support/readback.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = join(ROOT, "node_modules", ".bin");
 const CHILD_BOUND_MS = 90_000;
 const LONG_LINE = "x".repeat(3 * 1024 * 1024);

@@ -3,21 +3,21 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { KinesisClient as SdkKinesisClient, Shard } from "@aws-sdk/client-kinesis";
-import { createDefaultKinesisClient, type KinesisClient } from "../src/kinesis_client.ts";
-import { Producer } from "../src/producer.ts";
-import type { UserRecord } from "../src/record.ts";
+import { createDefaultKinesisClient, type KinesisClient } from "../../src/kinesis_client.ts";
+import { Producer } from "../../src/producer.ts";
+import type { UserRecord } from "../../src/record.ts";
 import {
   isDecodeError,
   isProducerClosedError,
   isValidationError,
   type RecordField,
-} from "../src/errors.ts";
-import { decodeAggregated, encodeAggregated } from "../src/codec.ts";
-import type { EventfulMetricsSink, MetricsSink } from "../src/metrics_sink.ts";
-import { CloudWatchSink } from "../sinks/cloudwatch.ts";
-import { DatadogSink } from "../sinks/datadog.ts";
-import type { ProducerOptions } from "../src/options.ts";
-import { type Emulator, startKinesalite } from "./support/emulators.ts";
+} from "../../src/errors.ts";
+import { decodeAggregated, encodeAggregated } from "../../src/codec.ts";
+import type { EventfulMetricsSink, MetricsSink } from "../../src/metrics_sink.ts";
+import { CloudWatchSink } from "../../sinks/cloudwatch.ts";
+import { DatadogSink } from "../../sinks/datadog.ts";
+import type { ProducerOptions } from "../../src/options.ts";
+import { type Emulator, startKinesalite } from "../support/emulators.ts";
 import {
   createStream,
   createTestClient,
@@ -26,9 +26,9 @@ import {
   openShardFor,
   recordHashKey,
   uniqueStreamName,
-} from "./support/kinesis_sdk.ts";
-import { type ChaosProxy, type ChaosRates, startChaosProxy } from "./support/chaos_proxy.ts";
-import { readStream } from "./support/readback.ts";
+} from "../support/kinesis_sdk.ts";
+import { type ChaosProxy, type ChaosRates, startChaosProxy } from "../support/chaos_proxy.ts";
+import { readStream } from "../support/readback.ts";
 import {
   checkStream,
   dishonestFailure,
@@ -38,12 +38,12 @@ import {
   type ScenarioRow,
   scenarioRow,
   TABLE_HEADER,
-} from "./support/ledger.ts";
-import { SeededRandom } from "./support/seeded_random.ts";
-import { CapturingLogger } from "./support/capturing_logger.ts";
-import { refusedEndpoint, startErrorServer } from "./support/error_server.ts";
-import { recordingClient } from "./support/recording_client.ts";
-import { startDatadogCapture } from "./support/datadog_capture.ts";
+} from "../support/ledger.ts";
+import { SeededRandom } from "../support/seeded_random.ts";
+import { CapturingLogger } from "../support/capturing_logger.ts";
+import { refusedEndpoint, startErrorServer } from "../support/error_server.ts";
+import { recordingClient } from "../support/recording_client.ts";
+import { startDatadogCapture } from "../support/datadog_capture.ts";
 
 const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 const rows: ScenarioRow[] = [];

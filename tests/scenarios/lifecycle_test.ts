@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { runScript, type ScriptRun } from "./support/runtime.ts";
+import { runScript, type ScriptRun } from "../support/runtime.ts";
 
-const script = fileURLToPath(new URL("./support/idle_script.ts", import.meta.url));
+const script = fileURLToPath(new URL("../support/idle_script.ts", import.meta.url));
 
 /** Runs the idle script in a child of the same runtime. */
 function runIdleScript(mode: string): Promise<ScriptRun> {

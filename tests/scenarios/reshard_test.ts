@@ -5,9 +5,9 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { KinesisClient as SdkKinesisClient, Shard } from "@aws-sdk/client-kinesis";
-import { createDefaultKinesisClient } from "../src/kinesis_client.ts";
-import { Producer } from "../src/producer.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
+import { createDefaultKinesisClient } from "../../src/kinesis_client.ts";
+import { Producer } from "../../src/producer.ts";
+import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
 import {
   createStream,
   createTestClient,
@@ -18,8 +18,8 @@ import {
   recordHashKey,
   splitShard,
   uniqueStreamName,
-} from "./support/kinesis_sdk.ts";
-import { readStream } from "./support/readback.ts";
+} from "../support/kinesis_sdk.ts";
+import { readStream } from "../support/readback.ts";
 import {
   checkStream,
   formatRow,
@@ -27,10 +27,10 @@ import {
   type ScenarioRow,
   scenarioRow,
   TABLE_HEADER,
-} from "./support/ledger.ts";
-import { type RecordedCall, recordingClient } from "./support/recording_client.ts";
-import { CapturingLogger } from "./support/capturing_logger.ts";
-import { SeededRandom } from "./support/seeded_random.ts";
+} from "../support/ledger.ts";
+import { type RecordedCall, recordingClient } from "../support/recording_client.ts";
+import { CapturingLogger } from "../support/capturing_logger.ts";
+import { SeededRandom } from "../support/seeded_random.ts";
 
 const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 const rows: ScenarioRow[] = [];

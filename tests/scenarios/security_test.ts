@@ -5,17 +5,17 @@ import assert from "node:assert/strict";
 import { request } from "node:https";
 import { readdirSync, readFileSync } from "node:fs";
 import { inspect } from "node:util";
-import { Producer } from "../src/producer.ts";
-import type { ProducerOptions } from "../src/options.ts";
-import type { RecordResult } from "../src/record.ts";
-import { CloudWatchSink } from "../sinks/cloudwatch.ts";
-import { DatadogSink } from "../sinks/datadog.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
-import { startChaosProxy } from "./support/chaos_proxy.ts";
-import { CapturingLogger } from "./support/capturing_logger.ts";
-import { refusedEndpoint, startErrorServer } from "./support/error_server.ts";
-import { startDatadogCapture } from "./support/datadog_capture.ts";
+import { Producer } from "../../src/producer.ts";
+import type { ProducerOptions } from "../../src/options.ts";
+import type { RecordResult } from "../../src/record.ts";
+import { CloudWatchSink } from "../../sinks/cloudwatch.ts";
+import { DatadogSink } from "../../sinks/datadog.ts";
+import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
+import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
+import { startChaosProxy } from "../support/chaos_proxy.ts";
+import { CapturingLogger } from "../support/capturing_logger.ts";
+import { refusedEndpoint, startErrorServer } from "../support/error_server.ts";
+import { startDatadogCapture } from "../support/datadog_capture.ts";
 
 const ACCESS_KEY_ID = "AKIDSECRETa7c41f0e9b";
 const SECRET_ACCESS_KEY = "sk-SECRET-3b8d2f60a1c94e7d";
@@ -296,9 +296,9 @@ describe("TLS verification", () => {
 
   test("Nothing in src/ or sinks/ turns certificate verification off", () => {
     const sources = ["src", "sinks"].flatMap((dir) =>
-      readdirSync(new URL(`../${dir}/`, import.meta.url))
+      readdirSync(new URL(`../../${dir}/`, import.meta.url))
         .filter((name) => name.endsWith(".ts"))
-        .map((name) => readFileSync(new URL(`../${dir}/${name}`, import.meta.url), "utf8"))
+        .map((name) => readFileSync(new URL(`../../${dir}/${name}`, import.meta.url), "utf8"))
     );
     assert.ok(sources.length > 10);
     for (

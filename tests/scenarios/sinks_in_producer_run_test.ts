@@ -13,18 +13,18 @@ import {
   type MetricData,
   MetricReader,
 } from "@opentelemetry/sdk-metrics";
-import { CloudWatchSink } from "../sinks/cloudwatch.ts";
-import { DatadogSink } from "../sinks/datadog.ts";
-import { OpenTelemetrySink } from "../sinks/opentelemetry.ts";
-import { silentLogger } from "../src/logger.ts";
-import { metricNames, metricUnit } from "../src/metrics.ts";
-import type { MetricName } from "../src/metrics_sink.ts";
-import { type CapturedDatum, startCloudWatchCapture } from "./support/cloudwatch_capture.ts";
-import { startDatadogCapture } from "./support/datadog_capture.ts";
-import { type Emulator, startKinesalite } from "./support/emulators.ts";
-import { createTestClient } from "./support/kinesis_sdk.ts";
-import { cell, expectedTotals, formatTable, type Totals } from "./support/metrics_truth.ts";
-import { type MetricsWorkloadRun, runMetricsWorkload } from "./support/metrics_workload.ts";
+import { CloudWatchSink } from "../../sinks/cloudwatch.ts";
+import { DatadogSink } from "../../sinks/datadog.ts";
+import { OpenTelemetrySink } from "../../sinks/opentelemetry.ts";
+import { silentLogger } from "../../src/logger.ts";
+import { metricNames, metricUnit } from "../../src/metrics.ts";
+import type { MetricName } from "../../src/metrics_sink.ts";
+import { type CapturedDatum, startCloudWatchCapture } from "../support/cloudwatch_capture.ts";
+import { startDatadogCapture } from "../support/datadog_capture.ts";
+import { type Emulator, startKinesalite } from "../support/emulators.ts";
+import { createTestClient } from "../support/kinesis_sdk.ts";
+import { cell, expectedTotals, formatTable, type Totals } from "../support/metrics_truth.ts";
+import { type MetricsWorkloadRun, runMetricsWorkload } from "../support/metrics_workload.ts";
 
 const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 const DD_API_KEY = "dd-api-0123456789abcdef0123456789abcdef";

@@ -2,18 +2,18 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CloudWatchSink, type CloudWatchSinkOptions } from "../sinks/cloudwatch.ts";
+import { CloudWatchSink, type CloudWatchSinkOptions } from "../../sinks/cloudwatch.ts";
 import type {
   MetricDimensions,
   MetricName,
   MetricSnapshot,
   MetricUnit,
-} from "../src/metrics_sink.ts";
+} from "../../src/metrics_sink.ts";
 import {
   type CapturedDatum,
   type CloudWatchCapture,
   startCloudWatchCapture,
-} from "./support/cloudwatch_capture.ts";
+} from "../support/cloudwatch_capture.ts";
 
 const WINDOW_START = 1_700_000_040_000;
 const WINDOW_END = 1_700_000_100_000;

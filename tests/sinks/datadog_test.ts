@@ -1,21 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { DatadogSink, type DatadogSinkOptions } from "../sinks/datadog.ts";
-import type { Clock, TimerHandle } from "../src/clock.ts";
-import type { Logger } from "../src/logger.ts";
+import { DatadogSink, type DatadogSinkOptions } from "../../sinks/datadog.ts";
+import type { Clock, TimerHandle } from "../../src/clock.ts";
+import type { Logger } from "../../src/logger.ts";
 import type {
   MetricDimensions,
   MetricEvent,
   MetricName,
   MetricSnapshot,
   MetricUnit,
-} from "../src/metrics_sink.ts";
+} from "../../src/metrics_sink.ts";
 import {
   type DatadogCapture,
   MAX_PAYLOAD_BYTES,
   startDatadogCapture,
-} from "./support/datadog_capture.ts";
+} from "../support/datadog_capture.ts";
 
 const API_KEY = "dd-api-0123456789abcdef0123456789abcdef";
 const APP_KEY = "dd-app-fedcba9876543210fedcba9876543210fedc";

@@ -6,9 +6,9 @@ import {
   type MetricEvent,
   type MetricSnapshot,
   NullSink,
-} from "../sinks/mod.ts";
-import { MetricsManager } from "../src/metrics.ts";
-import { FakeClock } from "./support/fake_clock.ts";
+} from "../../sinks/mod.ts";
+import { MetricsManager } from "../../src/metrics.ts";
+import { FakeClock } from "../support/fake_clock.ts";
 
 function snapshot(
   name: MetricSnapshot["name"],

@@ -12,8 +12,8 @@ import {
   type MetricData,
   MetricReader,
 } from "@opentelemetry/sdk-metrics";
-import { OpenTelemetrySink } from "../sinks/opentelemetry.ts";
-import type { MetricDimensions, MetricName, MetricUnit } from "../src/metrics_sink.ts";
+import { OpenTelemetrySink } from "../../sinks/opentelemetry.ts";
+import type { MetricDimensions, MetricName, MetricUnit } from "../../src/metrics_sink.ts";
 
 /** A reader the test collects from on demand: no timers, cumulative temporality. */
 class CollectingReader extends MetricReader {
@@ -296,7 +296,7 @@ function packagesReachableFrom(entry: string): Set<string> {
   return packages;
 }
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 test("importing sinks/opentelemetry.ts reaches @opentelemetry/api and no AWS SDK", () => {
   assert.deepEqual([...packagesReachableFrom(resolve(root, "sinks/opentelemetry.ts"))], [
