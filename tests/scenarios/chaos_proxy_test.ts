@@ -21,7 +21,11 @@ import {
   uniqueStreamName,
   withTimeout,
 } from "../support/kinesis_sdk.ts";
-import { type ChaosProxy, type ChaosProxyOptions, startChaosProxy } from "../support/chaos_proxy.ts";
+import {
+  type ChaosProxy,
+  type ChaosProxyOptions,
+  startChaosProxy,
+} from "../support/chaos_proxy.ts";
 import { type PutResult, readStream, reconcile } from "../support/readback.ts";
 import { runtimeName } from "../support/runtime.ts";
 
