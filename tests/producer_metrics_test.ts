@@ -6,11 +6,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";
 import { InMemorySink } from "../sinks/mod.ts";
-import type { Logger } from "../src/logger.ts";
 import { metricLevel, metricNames } from "../src/metrics.ts";
 import type { MetricName, MetricSnapshot, MetricsSink } from "../src/metrics_sink.ts";
 import type { PutRecordsOutput } from "../src/kinesis_client.ts";
 import type { RecordResult } from "../src/record.ts";
+import { CapturingLogger } from "./support/capturing_logger.ts";
 import { type Emulator, startKinesalite } from "./support/emulators.ts";
 import { createTestClient } from "./support/kinesis_sdk.ts";
 import { harness } from "./support/harness.ts";
@@ -357,22 +357,8 @@ test("Producer counts a Wrong Shard retry in no ErrorsByCode series and counts t
   assert.equal(sink.total("RetriesPerRecord").sum, 1);
 });
 
-/** A logger that counts its calls per level. */
-function countingLogger(): Logger & { errors: unknown[][] } {
-  const errors: unknown[][] = [];
-  return {
-    errors,
-    debug() {},
-    info() {},
-    warn() {},
-    error(...args: unknown[]) {
-      errors.push(args);
-    },
-  };
-}
-
 test("Producer with a sink whose export always throws: every record succeeds, each failed export is counted and logged once", async () => {
-  const logger = countingLogger();
+  const logger = new CapturingLogger();
   let exportCalls = 0;
   const sink: MetricsSink = {
     export() {
@@ -398,12 +384,16 @@ test("Producer with a sink whose export always throws: every record succeeds, ea
   assert.ok(results.every((result) => result.success));
   assert.ok(exportCalls >= 5, `${exportCalls} exports`);
   assert.equal(producer.metrics.exportErrors, exportCalls);
-  assert.equal(logger.errors.length, exportCalls, "one log line per failed export, not per record");
-  assert.match(String(logger.errors[0]![0]), /metrics export failed/);
+  assert.equal(
+    logger.at("error").length,
+    exportCalls,
+    "one log line per failed export, not per record",
+  );
+  assert.match(logger.at("error")[0]!.message, /metrics export failed/);
 });
 
 test("Producer with a sink whose record() always throws: every record succeeds, errors counted, logged once per interval", async () => {
-  const logger = countingLogger();
+  const logger = new CapturingLogger();
   let records = 0;
   const sink = {
     export() {},
@@ -431,12 +421,12 @@ test("Producer with a sink whose record() always throws: every record succeeds, 
   assert.ok(results.every((result) => result.success));
   assert.ok(records > 400 * 5, `${records} record() calls`);
   assert.equal(producer.metrics.recordErrors, records);
-  console.log(`${logger.errors.length} log lines for ${records} failures`);
+  console.log(`${logger.at("error").length} log lines for ${records} failures`);
   assert.ok(
-    logger.errors.length >= intervals && logger.errors.length <= intervals + 1,
-    `${logger.errors.length} log lines for ${records} failures`,
+    logger.at("error").length >= intervals && logger.at("error").length <= intervals + 1,
+    `${logger.at("error").length} log lines for ${records} failures`,
   );
-  assert.match(String(logger.errors[0]![0]), /record\(\) threw/);
+  assert.match(logger.at("error")[0]!.message, /record\(\) threw/);
 });
 
 test("Producer at level none or without a metrics option puts nothing and never calls the sink", async () => {

@@ -14,6 +14,7 @@ import {
   type CloudWatchCapture,
   startCloudWatchCapture,
 } from "../support/cloudwatch_capture.ts";
+import { CapturingLogger } from "../support/capturing_logger.ts";
 
 const WINDOW_START = 1_700_000_040_000;
 const WINDOW_END = 1_700_000_100_000;
@@ -210,20 +211,14 @@ test("CloudWatchSink.export() rolls ErrorsByCode up to per-code series and a tot
 });
 
 test("CloudWatchSink.export() skips series with no samples or values CloudWatch rejects", async () => {
-  const warnings: string[] = [];
-  const logger = {
-    debug() {},
-    info() {},
-    warn: (message: string) => warnings.push(message),
-    error() {},
-  };
+  const logger = new CapturingLogger();
   await withCapture({ rollUps: false, logger }, async (sink, capture) => {
     await sink.export([
       snapshot("UserRecordsPut", "Count", { stream: "s" }, []),
       { ...snapshot("RequestTime", "Milliseconds", { stream: "s" }, [1]), max: Number.NaN },
     ]);
     assert.equal(capture.attempts, 0, "nothing to send, no request");
-    assert.deepEqual(warnings, [
+    assert.deepEqual(logger.at("warn").map((call) => call.message), [
       "CloudWatch sink skipped a RequestTime series holding a value CloudWatch rejects (NaN or infinite)",
     ]);
     await sink.export([snapshot("UserRecordsPut", "Count", { stream: "s" }, [1])]);

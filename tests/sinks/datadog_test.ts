@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { DatadogSink, type DatadogSinkOptions } from "../../sinks/datadog.ts";
 import type { Clock, TimerHandle } from "../../src/clock.ts";
-import type { Logger } from "../../src/logger.ts";
 import type {
   MetricDimensions,
   MetricEvent,
@@ -16,6 +15,7 @@ import {
   MAX_PAYLOAD_BYTES,
   startDatadogCapture,
 } from "../support/datadog_capture.ts";
+import { CapturingLogger } from "../support/capturing_logger.ts";
 
 const API_KEY = "dd-api-0123456789abcdef0123456789abcdef";
 const APP_KEY = "dd-app-fedcba9876543210fedcba9876543210fedc";
@@ -35,21 +35,6 @@ class InstantClock implements Clock {
   setPersistent(): void {}
 }
 
-/** A logger that keeps every line, with its data, as text. */
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const keep = (level: string) => (message: string, ...data: unknown[]) => {
-    lines.push(`${level} ${message} ${data.map((item) => String(item)).join(" ")}`);
-  };
-  return {
-    lines,
-    debug: keep("debug"),
-    info: keep("info"),
-    warn: keep("warn"),
-    error: keep("error"),
-  };
-}
-
 async function withCapture(
   options: Partial<DatadogSinkOptions>,
   body: (sink: DatadogSink, capture: DatadogCapture, clock: InstantClock) => Promise<void>,
@@ -60,7 +45,7 @@ async function withCapture(
     apiKey: API_KEY,
     baseUrl: capture.url,
     clock,
-    logger: recordingLogger(),
+    logger: new CapturingLogger(),
     ...options,
   });
   try {
@@ -381,7 +366,7 @@ test("DatadogSink does not retry a refused request (403) and reports it", async 
 });
 
 test("DatadogSink keeps the keys out of logs, error messages and stacks", async () => {
-  const logger = recordingLogger();
+  const logger = new CapturingLogger();
   await withCapture({ appKey: APP_KEY, logger, maxRetries: 1 }, async (sink, capture) => {
     const now = Date.now();
     const window = { windowStart: now - 1000, windowEnd: now };
@@ -411,9 +396,9 @@ test("DatadogSink keeps the keys out of logs, error messages and stacks", async 
     });
 
     assert.equal(errors.length, 3);
-    assert.ok(logger.lines.length >= 2, "the retries were logged");
+    assert.ok(logger.lines().length >= 2, "the retries were logged");
     const texts = [
-      ...logger.lines,
+      ...logger.lines(),
       ...errors.map((error) => `${(error as Error).message}\n${(error as Error).stack}`),
       ...errors.map((error) => String((error as Error).cause ?? "")),
     ];
@@ -431,7 +416,7 @@ test("DatadogSink reads DD_API_KEY and DD_APP_KEY from the environment when not 
   process.env.DD_APP_KEY = APP_KEY;
   const capture = await startDatadogCapture(API_KEY);
   try {
-    const sink = new DatadogSink({ baseUrl: capture.url, logger: recordingLogger() });
+    const sink = new DatadogSink({ baseUrl: capture.url, logger: new CapturingLogger() });
     const now = Date.now();
     await sink.export([
       snapshot("UserRecordsPut", "Count", {}, [1], { windowStart: now - 1000, windowEnd: now }),
@@ -448,7 +433,7 @@ test("DatadogSink reads DD_API_KEY and DD_APP_KEY from the environment when not 
 });
 
 test("DatadogSink.record() keeps at most maxBufferedSamples and counts the drops", async () => {
-  const logger = recordingLogger();
+  const logger = new CapturingLogger();
   await withCapture({ maxBufferedSamples: 10, logger }, async (sink, capture) => {
     const now = Date.now();
     for (let i = 0; i < 15; i++) {
@@ -458,7 +443,7 @@ test("DatadogSink.record() keeps at most maxBufferedSamples and counts the drops
     assert.equal(sink.droppedSamples, 6);
     await sink.export([]);
     assert.equal(capture.distributions[0]!.points[0]![1].length, 10);
-    assert.ok(logger.lines.some((line) => line.includes("dropped 6 raw samples")));
+    assert.ok(logger.lines().some((line) => line.includes("dropped 6 raw samples")));
     await sink.export([]);
     assert.equal(capture.requests.length, 1, "an empty export sends nothing");
   });
