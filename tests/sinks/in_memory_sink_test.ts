@@ -5,7 +5,6 @@ import {
   isEventfulMetricsSink,
   type MetricEvent,
   type MetricSnapshot,
-  NullSink,
 } from "../../sinks/mod.ts";
 import { MetricsManager } from "../../src/metrics.ts";
 import { FakeClock } from "../support/fake_clock.ts";
@@ -28,13 +27,6 @@ function snapshot(
     windowEnd: windowStart + 1_000,
   };
 }
-
-test("NullSink accepts exports, keeps nothing and is not eventful", () => {
-  const sink = new NullSink();
-  assert.equal(sink.export([snapshot("AllErrors", {}, [1])]), undefined);
-  assert.equal(isEventfulMetricsSink(sink), false);
-  assert.deepEqual(Object.keys(sink), []);
-});
 
 test("InMemorySink starts empty", () => {
   const sink = new InMemorySink();
