@@ -136,7 +136,6 @@ type RawIndex = Map<string, Map<string, Map<string, Map<string, RawSeries>>>>;
  * @example Sending to a Datadog-compatible endpoint
  * ```ts
  * import { DatadogSink } from "@webkpl/kpl/sinks/datadog";
- * import assert from "node:assert/strict";
  *
  * const bodies: string[] = [];
  * const sink = new DatadogSink({
@@ -152,7 +151,7 @@ type RawIndex = Map<string, Map<string, Map<string, Map<string, RawSeries>>>>;
  *   name: "UserRecordsPut", unit: "Count", dimensions: { stream: "orders" },
  *   count: 10, sum: 9, min: 0, max: 1, windowStart: now - 60_000, windowEnd: now,
  * }]);
- * assert.equal(JSON.parse(bodies[0]!).series[0].type, 1); // count
+ * console.log(JSON.parse(bodies[0]!).series[0].type); // 1, a count
  * await sink.close();
  * ```
  */
