@@ -72,20 +72,17 @@ export interface DatadogSinkOptions extends VendorSinkOptions {
   maxBufferedSamples?: number;
 }
 
-/** Where each metric goes: the catalog's kind, as a Datadog series type. */
-const COUNT = 1;
-const GAUGE = 3;
-const DISTRIBUTION = 4;
-type Kind = typeof COUNT | typeof GAUGE | typeof DISTRIBUTION;
-const KIND_TYPES: Readonly<Record<MetricKind, Kind>> = {
-  count: COUNT,
-  gauge: GAUGE,
-  distribution: DISTRIBUTION,
+/** Where each metric goes: the catalog's kind, as a Datadog series type (v2 `type`). */
+const SERIES_TYPE: Readonly<Record<MetricKind, SeriesType>> = {
+  count: 1,
+  gauge: 3,
+  distribution: 4,
 };
+type SeriesType = 1 | 3 | 4;
 
-function kindOf(name: string): Kind | undefined {
+function kindOf(name: string): SeriesType | undefined {
   const definition = findMetricDefinition(name);
-  return definition === undefined ? undefined : KIND_TYPES[definition.kind];
+  return definition === undefined ? undefined : SERIES_TYPE[definition.kind];
 }
 
 /**
@@ -284,7 +281,7 @@ export class DatadogSink implements EventfulMetricsSink {
    */
   record(event: MetricEvent): void {
     const kind = kindOf(event.name);
-    if (kind === undefined || kind === COUNT || this.#closed) return;
+    if (kind === undefined || kind === SERIES_TYPE.count || this.#closed) return;
     if (this.#buffered >= this.#maxBuffered || !Number.isFinite(event.value)) {
       this.#dropped++;
       return;
@@ -308,7 +305,7 @@ export class DatadogSink implements EventfulMetricsSink {
     if (this.#closed) throw new Error("Cannot export to DatadogSink as it is closed");
     const series: string[] = [];
     for (const snapshot of snapshots) {
-      if (kindOf(snapshot.name) !== COUNT || !(snapshot.count > 0)) continue;
+      if (kindOf(snapshot.name) !== SERIES_TYPE.count || !(snapshot.count > 0)) continue;
       if (!Number.isFinite(snapshot.sum)) continue;
       series.push(this.#countEntry(snapshot));
     }
@@ -320,7 +317,7 @@ export class DatadogSink implements EventfulMetricsSink {
       for (const byShard of byStream.values()) {
         for (const byCode of byShard.values()) {
           for (const entry of byCode.values()) {
-            if (kindOf(entry.name) === GAUGE) series.push(...this.#gaugeEntries(entry));
+            if (kindOf(entry.name) === SERIES_TYPE.gauge) series.push(...this.#gaugeEntries(entry));
             else distributions.push(...this.#distributionEntries(entry));
           }
         }
@@ -398,7 +395,7 @@ export class DatadogSink implements EventfulMetricsSink {
   #countEntry(snapshot: MetricSnapshot): string {
     const entry: Record<string, unknown> = {
       metric: this.#prefix + snapshot.name,
-      type: COUNT,
+      type: SERIES_TYPE.count,
       interval: Math.max(1, Math.ceil((snapshot.windowEnd - snapshot.windowStart) / 1000)),
       points: [{ timestamp: Math.floor(snapshot.windowStart / 1000), value: snapshot.sum }],
       tags: this.#tagsOf(snapshot.dimensions),
@@ -418,7 +415,7 @@ export class DatadogSink implements EventfulMetricsSink {
     }
     const head: Record<string, unknown> = {
       metric: this.#prefix + series.name,
-      type: GAUGE,
+      type: SERIES_TYPE.gauge,
       tags: this.#tagsOf(series.dimensions),
     };
     if (this.#host !== undefined) head.resources = [{ name: this.#host, type: "host" }];
