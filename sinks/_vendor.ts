@@ -4,8 +4,24 @@
 import { backoff, type BackoffPolicy } from "../src/_backoff.ts";
 import type { Clock } from "../src/clock.ts";
 import { errorText } from "../src/_describe.ts";
+import type { Logger } from "../src/logger.ts";
 
 const encoder = new TextEncoder();
+
+/**
+ * Options every vendor sink takes, with one meaning in each: where the sink reports what it
+ * could not send, and how long one request to the vendor may take.
+ */
+export interface VendorSinkOptions {
+  /** Where retries, dropped samples and series the backend would reject are reported. */
+  logger?: Logger;
+  /**
+   * How long one HTTP request may take before it is abandoned, in milliseconds.
+   *
+   * @default {10000}
+   */
+  requestTimeoutMs?: number;
+}
 
 /** UTF-8 bytes of `text`. */
 export function byteLength(text: string): number {

@@ -12,7 +12,9 @@
  */
 
 import { consoleLogger, type Logger } from "../src/logger.ts";
-import { byteLength, chunkBySize } from "./_vendor.ts";
+import { byteLength, chunkBySize, type VendorSinkOptions } from "./_vendor.ts";
+
+export type { VendorSinkOptions } from "./_vendor.ts";
 import { errorText } from "../src/_describe.ts";
 import type { MetricSnapshot, MetricsSink, MetricUnit } from "../src/metrics_sink.ts";
 
@@ -46,7 +48,7 @@ export interface CloudWatchClientLike {
 }
 
 /** Options for {@linkcode CloudWatchSink}. */
-export interface CloudWatchSinkOptions {
+export interface CloudWatchSinkOptions extends VendorSinkOptions {
   /**
    * The AWS region, such as `"us-east-1"`. Required unless `client` is given.
    */
@@ -72,20 +74,12 @@ export interface CloudWatchSinkOptions {
    * @default {true}
    */
   rollUps?: boolean;
-  /** Where series CloudWatch would reject (NaN or infinite values) are reported. */
-  logger?: Logger;
   /**
    * How many times the SDK tries one request, the first try included.
    *
    * @default {3}
    */
   maxAttempts?: number;
-  /**
-   * How long one HTTP request may take before it is abandoned, in milliseconds.
-   *
-   * @default {10000}
-   */
-  requestTimeoutMs?: number;
 }
 
 /** CloudWatch's limits on one `PutMetricData` request (API reference, PutMetricData). */
@@ -154,7 +148,6 @@ interface Sdk {
  * @example Uploading two shards and their roll-ups
  * ```ts
  * import { CloudWatchSink } from "@webkpl/kpl/sinks/cloudwatch";
- * import assert from "node:assert/strict";
  *
  * const sent: unknown[] = [];
  * const sink = new CloudWatchSink({ client: { send: async (command) => sent.push(command) } });
@@ -165,7 +158,7 @@ interface Sdk {
  *   { name: "UserRecordsPut", unit: "Count", count: 2, sum: 1, min: 0, max: 1, ...window,
  *     dimensions: { stream: "orders", shard: "shardId-000000000001" } },
  * ]);
- * assert.equal(sent.length, 1); // one request: 2 shard series, 1 stream series, 1 global
+ * console.log(sent.length); // 1: one request holding 2 shard series, 1 stream series, 1 global
  * await sink.close();
  * ```
  */

@@ -7,7 +7,9 @@
  */
 
 import type { BackoffPolicy } from "../src/_backoff.ts";
-import { byteLength, chunkBySize, postWithRetry } from "./_vendor.ts";
+import { byteLength, chunkBySize, postWithRetry, type VendorSinkOptions } from "./_vendor.ts";
+
+export type { VendorSinkOptions } from "./_vendor.ts";
 import { findMetricDefinition, type MetricKind } from "../src/_metric_catalog.ts";
 import { type Clock, systemClock } from "../src/clock.ts";
 import { consoleLogger, type Logger } from "../src/logger.ts";
@@ -23,7 +25,7 @@ import type {
 export type DatadogFetch = (input: string, init: RequestInit) => Promise<Response>;
 
 /** Options for {@linkcode DatadogSink}. */
-export interface DatadogSinkOptions {
+export interface DatadogSinkOptions extends VendorSinkOptions {
   /**
    * The Datadog site, such as `"datadoghq.eu"` or `"us5.datadoghq.com"`; requests go to
    * `https://api.{site}`.
@@ -53,8 +55,6 @@ export interface DatadogSinkOptions {
   host?: string;
   /** The `fetch` to call. */
   fetch?: DatadogFetch;
-  /** Where retries and dropped samples are reported. */
-  logger?: Logger;
   /**
    * How many times a request is retried after a 408, 429, 5xx or network failure.
    *
@@ -64,12 +64,6 @@ export interface DatadogSinkOptions {
   /** The clock that times retry back-off. */
   clock?: Clock;
   /**
-   * How long one request may take before it is abandoned, in milliseconds.
-   *
-   * @default {10000}
-   */
-  requestTimeoutMs?: number;
-  /**
    * How many raw samples (distribution values and pending-gauge samples) are kept between
    * two exports; beyond that, samples are dropped and counted in `droppedSamples`.
    *
@@ -78,20 +72,17 @@ export interface DatadogSinkOptions {
   maxBufferedSamples?: number;
 }
 
-/** Where each metric goes: the catalog's kind, as a Datadog series type. */
-const COUNT = 1;
-const GAUGE = 3;
-const DISTRIBUTION = 4;
-type Kind = typeof COUNT | typeof GAUGE | typeof DISTRIBUTION;
-const KIND_TYPES: Readonly<Record<MetricKind, Kind>> = {
-  count: COUNT,
-  gauge: GAUGE,
-  distribution: DISTRIBUTION,
+/** Where each metric goes: the catalog's kind, as a Datadog series type (v2 `type`). */
+const SERIES_TYPE: Readonly<Record<MetricKind, SeriesType>> = {
+  count: 1,
+  gauge: 3,
+  distribution: 4,
 };
+type SeriesType = 1 | 3 | 4;
 
-function kindOf(name: string): Kind | undefined {
+function kindOf(name: string): SeriesType | undefined {
   const definition = findMetricDefinition(name);
-  return definition === undefined ? undefined : KIND_TYPES[definition.kind];
+  return definition === undefined ? undefined : SERIES_TYPE[definition.kind];
 }
 
 /**
@@ -142,7 +133,6 @@ type RawIndex = Map<string, Map<string, Map<string, Map<string, RawSeries>>>>;
  * @example Sending to a Datadog-compatible endpoint
  * ```ts
  * import { DatadogSink } from "@webkpl/kpl/sinks/datadog";
- * import assert from "node:assert/strict";
  *
  * const bodies: string[] = [];
  * const sink = new DatadogSink({
@@ -158,7 +148,7 @@ type RawIndex = Map<string, Map<string, Map<string, Map<string, RawSeries>>>>;
  *   name: "UserRecordsPut", unit: "Count", dimensions: { stream: "orders" },
  *   count: 10, sum: 9, min: 0, max: 1, windowStart: now - 60_000, windowEnd: now,
  * }]);
- * assert.equal(JSON.parse(bodies[0]!).series[0].type, 1); // count
+ * console.log(JSON.parse(bodies[0]!).series[0].type); // 1, a count
  * await sink.close();
  * ```
  */
@@ -291,7 +281,7 @@ export class DatadogSink implements EventfulMetricsSink {
    */
   record(event: MetricEvent): void {
     const kind = kindOf(event.name);
-    if (kind === undefined || kind === COUNT || this.#closed) return;
+    if (kind === undefined || kind === SERIES_TYPE.count || this.#closed) return;
     if (this.#buffered >= this.#maxBuffered || !Number.isFinite(event.value)) {
       this.#dropped++;
       return;
@@ -315,7 +305,7 @@ export class DatadogSink implements EventfulMetricsSink {
     if (this.#closed) throw new Error("Cannot export to DatadogSink as it is closed");
     const series: string[] = [];
     for (const snapshot of snapshots) {
-      if (kindOf(snapshot.name) !== COUNT || !(snapshot.count > 0)) continue;
+      if (kindOf(snapshot.name) !== SERIES_TYPE.count || !(snapshot.count > 0)) continue;
       if (!Number.isFinite(snapshot.sum)) continue;
       series.push(this.#countEntry(snapshot));
     }
@@ -327,7 +317,7 @@ export class DatadogSink implements EventfulMetricsSink {
       for (const byShard of byStream.values()) {
         for (const byCode of byShard.values()) {
           for (const entry of byCode.values()) {
-            if (kindOf(entry.name) === GAUGE) series.push(...this.#gaugeEntries(entry));
+            if (kindOf(entry.name) === SERIES_TYPE.gauge) series.push(...this.#gaugeEntries(entry));
             else distributions.push(...this.#distributionEntries(entry));
           }
         }
@@ -405,7 +395,7 @@ export class DatadogSink implements EventfulMetricsSink {
   #countEntry(snapshot: MetricSnapshot): string {
     const entry: Record<string, unknown> = {
       metric: this.#prefix + snapshot.name,
-      type: COUNT,
+      type: SERIES_TYPE.count,
       interval: Math.max(1, Math.ceil((snapshot.windowEnd - snapshot.windowStart) / 1000)),
       points: [{ timestamp: Math.floor(snapshot.windowStart / 1000), value: snapshot.sum }],
       tags: this.#tagsOf(snapshot.dimensions),
@@ -425,7 +415,7 @@ export class DatadogSink implements EventfulMetricsSink {
     }
     const head: Record<string, unknown> = {
       metric: this.#prefix + series.name,
-      type: GAUGE,
+      type: SERIES_TYPE.gauge,
       tags: this.#tagsOf(series.dimensions),
     };
     if (this.#host !== undefined) head.resources = [{ name: this.#host, type: "host" }];

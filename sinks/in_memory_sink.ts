@@ -29,7 +29,6 @@ export interface MetricTotal {
  * ```ts
  * import { MetricsManager } from "@webkpl/kpl";
  * import { InMemorySink } from "@webkpl/kpl/sinks";
- * import assert from "node:assert/strict";
  *
  * const sink = new InMemorySink();
  * const metrics = new MetricsManager({ level: "summary", granularity: "shard", sink });
@@ -38,10 +37,10 @@ export interface MetricTotal {
  * metrics.put("UserRecordsPut", 1, { stream: "b", shard: "shardId-000000000000" });
  * await metrics.close();
  *
- * assert.deepEqual(sink.total("UserRecordsPut"), { count: 3, sum: 2, min: 0, max: 1 });
- * assert.equal(sink.total("UserRecordsPut", { stream: "a" }).count, 2);
- * assert.equal(sink.byName("UserRecordsPut").length, 3);
- * assert.equal(sink.events.length, 3);
+ * console.log(sink.total("UserRecordsPut")); // { count: 3, sum: 2, min: 0, max: 1 }
+ * console.log(sink.total("UserRecordsPut", { stream: "a" }).count); // 2
+ * console.log(sink.byName("UserRecordsPut").length); // 3
+ * console.log(sink.events.length); // 3
  * ```
  */
 export class InMemorySink implements EventfulMetricsSink {
@@ -112,15 +111,14 @@ export class InMemorySink implements EventfulMetricsSink {
    * @example Filtering by name
    * ```ts
    * import { InMemorySink } from "@webkpl/kpl/sinks";
-   * import assert from "node:assert/strict";
    *
    * const sink = new InMemorySink();
    * sink.export([
    *   { name: "AllErrors", unit: "Count", dimensions: {}, count: 2, sum: 1, min: 0, max: 1,
    *     windowStart: 0, windowEnd: 1000 },
    * ]);
-   * assert.equal(sink.byName("AllErrors").length, 1);
-   * assert.equal(sink.byName("UserRecordsPut").length, 0);
+   * console.log(sink.byName("AllErrors").length); // 1
+   * console.log(sink.byName("UserRecordsPut").length); // 0
    * ```
    */
   byName(name: MetricName): MetricSnapshot[] {
@@ -143,7 +141,6 @@ export class InMemorySink implements EventfulMetricsSink {
    * @example Totals per dimension
    * ```ts
    * import { InMemorySink } from "@webkpl/kpl/sinks";
-   * import assert from "node:assert/strict";
    *
    * const sink = new InMemorySink();
    * const base = { name: "ErrorsByCode", unit: "Count", windowStart: 0, windowEnd: 1000 } as const;
@@ -151,9 +148,9 @@ export class InMemorySink implements EventfulMetricsSink {
    *   { ...base, dimensions: { error_code: "A" }, count: 2, sum: 2, min: 1, max: 1 },
    *   { ...base, dimensions: { error_code: "B" }, count: 1, sum: 1, min: 1, max: 1 },
    * ]);
-   * assert.equal(sink.total("ErrorsByCode").sum, 3);
-   * assert.equal(sink.total("ErrorsByCode", { error_code: "A" }).sum, 2);
-   * assert.equal(sink.total("ErrorsByCode", { error_code: "C" }).count, 0);
+   * console.log(sink.total("ErrorsByCode").sum); // 3
+   * console.log(sink.total("ErrorsByCode", { error_code: "A" }).sum); // 2
+   * console.log(sink.total("ErrorsByCode", { error_code: "C" }).count); // 0
    * ```
    */
   total(name: MetricName, dimensions?: MetricDimensions): MetricTotal {
@@ -183,12 +180,11 @@ export class InMemorySink implements EventfulMetricsSink {
    * @example Events as they were put
    * ```ts
    * import { InMemorySink } from "@webkpl/kpl/sinks";
-   * import assert from "node:assert/strict";
    *
    * const sink = new InMemorySink();
    * sink.record({ name: "RequestTime", unit: "Milliseconds", value: 12, timestamp: 0,
    *   dimensions: { stream: "s" } });
-   * assert.deepEqual(sink.eventsByName("RequestTime").map((e) => e.value), [12]);
+   * console.log(sink.eventsByName("RequestTime").map((e) => e.value)); // [12]
    * ```
    */
   eventsByName(name: MetricName, dimensions?: MetricDimensions): MetricEvent[] {
@@ -203,12 +199,11 @@ export class InMemorySink implements EventfulMetricsSink {
    * @example Starting over
    * ```ts
    * import { InMemorySink } from "@webkpl/kpl/sinks";
-   * import assert from "node:assert/strict";
    *
    * const sink = new InMemorySink();
    * sink.export([]);
    * sink.clear();
-   * assert.equal(sink.exports.length, 0);
+   * console.log(sink.exports.length); // 0
    * ```
    */
   clear(): void {

@@ -13,11 +13,10 @@ import type { MetricSnapshot, MetricsSink } from "../src/metrics_sink.ts";
  * @example Discarding exports
  * ```ts
  * import { isEventfulMetricsSink, NullSink } from "@webkpl/kpl/sinks";
- * import assert from "node:assert/strict";
  *
  * const sink = new NullSink();
  * sink.export([]);
- * assert.equal(isEventfulMetricsSink(sink), false);
+ * console.log(isEventfulMetricsSink(sink)); // false
  * ```
  */
 export class NullSink implements MetricsSink {

@@ -150,7 +150,6 @@ const RATIO_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 100
  * ```ts
  * import { OpenTelemetrySink } from "@webkpl/kpl/sinks/opentelemetry";
  * import { metrics } from "@opentelemetry/api";
- * import assert from "node:assert/strict";
  *
  * const sink = new OpenTelemetrySink({ meter: metrics.getMeter("example") });
  * sink.record({
@@ -160,7 +159,7 @@ const RATIO_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 100
  *   timestamp: Date.now(),
  *   dimensions: { stream: "orders", shard: "shardId-000000000000" },
  * });
- * assert.equal(sink.instrumentPrefix, "webkpl.");
+ * console.log(sink.instrumentPrefix); // "webkpl."
  * ```
  */
 export class OpenTelemetrySink implements EventfulMetricsSink {

@@ -24,11 +24,11 @@ export class PendingRecord implements RecordReceipt, HashKey {
   readonly data: Uint8Array;
   /** Data bytes plus partition key bytes: what counts against the byte limits. */
   readonly size: number;
-  // The hash key's words; set once, right after construction (see `create`).
-  h0 = 0;
-  h1 = 0;
-  h2 = 0;
-  h3 = 0;
+  // The hash key's words.
+  readonly h0: number;
+  readonly h1: number;
+  readonly h2: number;
+  readonly h3: number;
 
   /** Admission order; `flush()` waits for every record up to a sequence number. */
   seq = 0;
@@ -63,11 +63,12 @@ export class PendingRecord implements RecordReceipt, HashKey {
   prev: PendingRecord | null = null;
   next: PendingRecord | null = null;
 
-  constructor(
+  private constructor(
     record: UserRecord,
     stream: string,
     data: Uint8Array,
     partitionKeyBytes: number,
+    key: HashKey,
   ) {
     this.record = record;
     this.stream = stream;
@@ -75,9 +76,16 @@ export class PendingRecord implements RecordReceipt, HashKey {
     this.explicitHashKey = record.explicitHashKey ?? undefined;
     this.data = data;
     this.size = data.length + partitionKeyBytes;
+    this.h0 = key.h0;
+    this.h1 = key.h1;
+    this.h2 = key.h2;
+    this.h3 = key.h3;
   }
 
-  /** The one place the producer creates a record: validated fields and its hash key. */
+  /**
+   * The one way to create a record (`validateRecord` in `_validate.ts` calls it): validated
+   * fields and its hash key, none of which change afterwards.
+   */
   static create(
     record: UserRecord,
     stream: string,
@@ -85,12 +93,7 @@ export class PendingRecord implements RecordReceipt, HashKey {
     partitionKeyBytes: number,
     key: HashKey,
   ): PendingRecord {
-    const pending = new PendingRecord(record, stream, data, partitionKeyBytes);
-    pending.h0 = key.h0;
-    pending.h1 = key.h1;
-    pending.h2 = key.h2;
-    pending.h3 = key.h3;
-    return pending;
+    return new PendingRecord(record, stream, data, partitionKeyBytes, key);
   }
 
   get settled(): boolean {

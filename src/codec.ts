@@ -229,13 +229,7 @@ export class AggregateBuilder {
    */
   encodeInto(out: Uint8Array, offset: number): number {
     const size = FRAMING + this.#bodyLength;
-    if (!(out instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot encode aggregated record as 'out' must be a Uint8Array: current type is ${
-          typeName(out)
-        }`,
-      );
-    }
+    assertBytes(out, "encode aggregated record as 'out'");
     if (!Number.isInteger(offset) || offset < 0 || offset + size > out.length) {
       throw new RangeError(
         `Cannot encode aggregated record as its ${size} bytes must fit in 'out' at 'offset': current value is ${offset} of ${out.length} bytes`,
@@ -311,13 +305,7 @@ export class AggregateBuilder {
         }`,
       );
     }
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot aggregate a record as 'data' must be a Uint8Array: current type is ${
-          typeName(data)
-        }`,
-      );
-    }
+    assertBytes(data, "aggregate a record as 'data'");
     const partitionKeys = this.#partitionKeys;
     let growth = partitionKeys.lookup(partitionKey);
     this.#partitionKeyCode = partitionKeys.code;
@@ -595,13 +583,7 @@ let at = 0;
  * ```
  */
 export function decodeAggregated(bytes: Uint8Array): DecodedRecord[] {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot decode aggregated record as 'bytes' must be a Uint8Array: current type is ${
-        typeName(bytes)
-      }`,
-    );
-  }
+  assertBytes(bytes, "decode aggregated record as 'bytes'");
   const length = bytes.length;
   if (length < FRAMING) {
     throw new DecodeError(
@@ -706,13 +688,7 @@ export interface DeaggregatedRecord extends DecodedRecord {
  */
 export function deaggregate(record: DeaggregationInput): DeaggregatedRecord[] {
   const data = record.data;
-  if (!(data instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot deaggregate a record as 'data' must be a Uint8Array: current type is ${
-        typeName(data)
-      }`,
-    );
-  }
+  assertBytes(data, "deaggregate a record as 'data'");
   const length = data.length;
   const sequenceNumber = record.sequenceNumber;
   // The KCL requires more than the framing: an aggregate of exactly 20 bytes passes through.
@@ -839,12 +815,11 @@ function decodeRecord(
     );
   }
   if (partitionKeyIndex >= partitionKeys.length) {
-    throw new DecodeError(
-      `Cannot decode aggregated record as partition_key_index ${
-        varintText(bytes, partitionKeyAt)
-      } is out of range: the table has ${partitionKeys.length} entries`,
-      partitionKeyAt,
-    );
+    throw indexOutOfRange(bytes, {
+      field: "partition_key_index",
+      at: partitionKeyAt,
+      entries: partitionKeys.length,
+    });
   }
   const partitionKey = partitionKeys[partitionKeyIndex]!;
   // A view built from the buffer is cheaper than subarray(), and a plain Uint8Array even
@@ -853,12 +828,11 @@ function decodeRecord(
   let record: DecodedRecord;
   if (hashKeyAt >= 0) {
     if (hashKeyIndex >= hashKeys.length) {
-      throw new DecodeError(
-        `Cannot decode aggregated record as explicit_hash_key_index ${
-          varintText(bytes, hashKeyAt)
-        } is out of range: the table has ${hashKeys.length} entries`,
-        hashKeyAt,
-      );
+      throw indexOutOfRange(bytes, {
+        field: "explicit_hash_key_index",
+        at: hashKeyAt,
+        entries: hashKeys.length,
+      });
     }
     record = { partitionKey, explicitHashKey: hashKeys[hashKeyIndex]!, data };
   } else {
@@ -999,4 +973,26 @@ function varintText(bytes: Uint8Array, start: number): string {
     if (byte < 0x80) return value.toString();
     shift += 7n;
   }
+}
+
+/** Throws the TypeError that says `subject` must be a Uint8Array, for every entry point here. */
+function assertBytes(value: unknown, subject: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot ${subject} must be a Uint8Array: current type is ${typeName(value)}`,
+    );
+  }
+}
+
+/** The error for a key index past the end of its table; `at` is where the index starts. */
+function indexOutOfRange(
+  bytes: Uint8Array,
+  index: { field: string; at: number; entries: number },
+): DecodeError {
+  return new DecodeError(
+    `Cannot decode aggregated record as ${index.field} ${
+      varintText(bytes, index.at)
+    } is out of range: the table has ${index.entries} entries`,
+    index.at,
+  );
 }

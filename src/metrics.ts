@@ -28,6 +28,7 @@ import {
 } from "./_metric_catalog.ts";
 import { BurstClock } from "./_burst_clock.ts";
 import { describeValue } from "./_describe.ts";
+import { LOGGER_METHODS, OptionChecks } from "./_option_checks.ts";
 import { MetricSeries, type Stats, WINDOW_SECONDS } from "./_metric_series.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
@@ -116,7 +117,11 @@ const GRANULARITY_RANK: Readonly<Record<MetricsGranularity, number>> = {
   stream: 1,
   shard: 2,
 };
+const LEVELS = Object.keys(LEVEL_RANK) as MetricsLevel[];
+const GRANULARITIES = Object.keys(GRANULARITY_RANK) as MetricsGranularity[];
+const CLOCK_METHODS: readonly string[] = ["now", "setTimer", "clearTimer", "setPersistent"];
 const MAX_TIMER_DELAY_MS = 2_147_483_647;
+const check = new OptionChecks("metrics manager");
 
 type SeriesByCode = Map<string | undefined, MetricSeries>;
 type SeriesByShard = Map<string | undefined, SeriesByCode>;
@@ -308,41 +313,12 @@ export class MetricsManager implements MetricsView {
     // its own on `clock` and closes it on close.
     const scheduler = schedulerOf(options);
     const clock = scheduler?.clock ?? options.clock ?? systemClock;
-    checkOneOf("level", level, LEVEL_RANK);
-    if (granularity !== undefined) checkOneOf("granularity", granularity, GRANULARITY_RANK);
-    if (sink !== undefined && !hasMethods(sink, "export")) {
-      throw new TypeError(
-        `Cannot create metrics manager as 'sink' must have an export() method: current value is ${
-          describeValue(sink)
-        }`,
-      );
-    }
-    if (typeof uploadIntervalMs !== "number" || Number.isNaN(uploadIntervalMs)) {
-      throw new TypeError(
-        `Cannot create metrics manager as 'uploadIntervalMs' must be a number: current value is ${
-          describeValue(uploadIntervalMs)
-        }`,
-      );
-    }
-    if (uploadIntervalMs < 1 || uploadIntervalMs > MAX_TIMER_DELAY_MS) {
-      throw new RangeError(
-        `Cannot create metrics manager as 'uploadIntervalMs' must be between 1 and ${MAX_TIMER_DELAY_MS}: current value is ${uploadIntervalMs}`,
-      );
-    }
-    if (!hasMethods(clock, "now", "setTimer", "clearTimer", "setPersistent")) {
-      throw new TypeError(
-        `Cannot create metrics manager as 'clock' must be a Clock: current value is ${
-          describeValue(clock)
-        }`,
-      );
-    }
-    if (!hasMethods(logger, "debug", "info", "warn", "error")) {
-      throw new TypeError(
-        `Cannot create metrics manager as 'logger' must have debug, info, warn and error methods: current value is ${
-          describeValue(logger)
-        }`,
-      );
-    }
+    check.oneOf("level", level, { of: LEVELS });
+    if (granularity !== undefined) check.oneOf("granularity", granularity, { of: GRANULARITIES });
+    if (sink !== undefined) check.methods("sink", sink, { methods: ["export"] });
+    check.number("uploadIntervalMs", uploadIntervalMs, { min: 1, max: MAX_TIMER_DELAY_MS });
+    check.methods("clock", clock, { kind: "a Clock", methods: CLOCK_METHODS });
+    check.methods("logger", logger, { methods: LOGGER_METHODS });
 
     this.level = level;
     this.granularity = granularity ??
@@ -878,21 +854,4 @@ function unknownName(action: string, name: unknown): TypeError {
       describeValue(name)
     }`,
   );
-}
-
-function checkOneOf(option: string, value: unknown, allowed: Readonly<Record<string, number>>) {
-  if (typeof value === "string" && Object.hasOwn(allowed, value)) return;
-  const list = Object.keys(allowed).map((key) => `"${key}"`).join(", ");
-  throw new TypeError(
-    `Cannot create metrics manager as '${option}' must be one of ${list}: current value is ${
-      describeValue(value)
-    }`,
-  );
-}
-
-function hasMethods(value: unknown, ...methods: string[]): boolean {
-  if (typeof value !== "object" && typeof value !== "function") return false;
-  if (value === null) return false;
-  const record = value as Record<string, unknown>;
-  return methods.every((method) => typeof record[method] === "function");
 }

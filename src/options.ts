@@ -5,6 +5,7 @@
  * @module
  */
 
+import { LOGGER_METHODS, OptionChecks } from "./_option_checks.ts";
 import type { Clock } from "./clock.ts";
 import {
   credentialsProblem,
@@ -289,11 +290,10 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
+const check = new OptionChecks("producer");
+
 function fail(name: string, rule: string, value: unknown): never {
-  const shown = typeof value === "string" ? `'${value}'` : String(value);
-  throw new (typeof value === "number" ? RangeError : TypeError)(
-    `Cannot create producer as '${name}' must be ${rule}: current value is ${shown}`,
-  );
+  return check.fail(name, rule, value);
 }
 
 function get(options: ProducerOptions, name: keyof ProducerOptions): unknown {
@@ -309,27 +309,11 @@ function number(
   max: number,
   integer = false,
 ): number {
-  const value = get(options, name) ?? fallback;
-  const valid = typeof value === "number" &&
-    (integer ? Number.isInteger(value) : !Number.isNaN(value));
-  if (!valid || value < min || value > max) {
-    const kind = integer ? "an integer" : "a number";
-    const unbounded = integer ? Number.MAX_SAFE_INTEGER : Infinity;
-    fail(
-      name,
-      max === unbounded ? `${kind} of at least ${min}` : `${kind} between ${min} and ${max}`,
-      value,
-    );
-  }
-  return value as number;
+  return check.number(name, get(options, name) ?? fallback, { min, max, integer });
 }
 
 function positive(options: ProducerOptions, name: keyof ProducerOptions, fallback: number): number {
-  const value = get(options, name) ?? fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    fail(name, "a positive number", value);
-  }
-  return value;
+  return check.positive(name, get(options, name) ?? fallback);
 }
 
 function boolean(
@@ -337,9 +321,7 @@ function boolean(
   name: keyof ProducerOptions,
   fallback: boolean,
 ): boolean {
-  const value = get(options, name) ?? fallback;
-  if (typeof value !== "boolean") fail(name, "a boolean", value);
-  return value;
+  return check.boolean(name, get(options, name) ?? fallback);
 }
 
 function optionalString(options: ProducerOptions, name: keyof ProducerOptions): string | undefined {
@@ -361,11 +343,7 @@ function oneOf<T extends string>(
   fallback: T,
   allowed: readonly T[],
 ): T {
-  const value = get(options, name) ?? fallback;
-  if (!allowed.includes(value as T)) {
-    fail(name, `one of ${allowed.map((item) => `'${item}'`).join(", ")}`, value);
-  }
-  return value as T;
+  return check.oneOf(name, get(options, name) ?? fallback, { of: allowed });
 }
 
 function endpoint(options: ProducerOptions): string | undefined {
@@ -404,32 +382,18 @@ function streamOption(options: ProducerOptions): string | undefined {
 
 function kinesisClient(options: ProducerOptions): KinesisClient | undefined {
   const client = options.kinesisClient;
-  if (
-    client !== undefined &&
-    (typeof client?.putRecords !== "function" || typeof client?.listShards !== "function")
-  ) {
-    fail("kinesisClient", "an object with putRecords() and listShards()", typeof client);
-  }
-  return client;
+  if (client === undefined) return undefined;
+  return check.methods("kinesisClient", client, { methods: ["putRecords", "listShards"] });
 }
 
 function metricsSink(options: ProducerOptions): MetricsSink | undefined {
   const sink = options.metricsSink;
-  if (sink !== undefined && typeof sink?.export !== "function") {
-    fail("metricsSink", "an object with export()", typeof sink);
-  }
-  return sink;
+  if (sink === undefined) return undefined;
+  return check.methods("metricsSink", sink, { methods: ["export"] });
 }
 
 function logger(options: ProducerOptions): Logger | undefined {
   const value = options.logger;
-  if (
-    value !== undefined &&
-    !(["debug", "info", "warn", "error"] as const).every((level) =>
-      typeof value?.[level] === "function"
-    )
-  ) {
-    fail("logger", "an object with debug(), info(), warn() and error()", typeof value);
-  }
-  return value;
+  if (value === undefined) return undefined;
+  return check.methods("logger", value, { methods: LOGGER_METHODS });
 }

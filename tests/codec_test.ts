@@ -127,7 +127,8 @@ function randomRecord(random: SeededRandom, dataMax = 300): AggregationInput {
   return record;
 }
 
-// --- Vectors (aiokpl-notes §2.3, which match the C++ KPL) -------------------------------
+// --- Vectors: the KPL's aggregated record format, byte for byte (magic, protobuf message, MD5 of
+// the message: https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md)
 
 test("encodeAggregated() writes the two-record vector byte for byte", () => {
   const bytes = encodeAggregated([

@@ -4,7 +4,6 @@ import { describeError } from "../src/kinesis_client.ts";
 import { Producer } from "../src/producer.ts";
 import { silentLogger } from "../src/logger.ts";
 import { serviceError } from "./support/fake_kinesis.ts";
-import { createServer } from "node:net";
 import { harness } from "./support/harness.ts";
 
 test("describeError() keeps a service error's name as its code", () => {
@@ -25,31 +24,6 @@ test("describeError() reads transport failures as NetworkError and timeouts as R
   assert.equal(describeError(new Error("socket hang up"), false).code, "NetworkError");
   assert.equal(describeError("a string", false).code, "NetworkError");
   assert.equal(describeError(new TypeError("fetch failed"), true).code, "RequestTimeout");
-});
-
-test("The default client reports a refused connection as NetworkError, retried until the TTL", async () => {
-  // Bind and close a port so it is free and refuses connections.
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as { port: number };
-      server.close(() => resolve(address.port));
-    });
-  });
-  const producer = new Producer({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: "us-east-1",
-    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
-    stream: "s",
-    recordTtlMs: 400,
-    logger: silentLogger,
-  });
-  const result = await producer.put({ partitionKey: "k", data: "x" });
-  await producer.close();
-  assert.equal(result.success, false);
-  assert.equal(result.errorCode, "Expired");
-  assert.ok(result.attempts.some((attempt) => attempt.errorCode === "NetworkError"));
-  assert.match(result.errorMessage!, /NetworkError/);
 });
 
 test("The default client fails every record at once, with ClientError, when no region is known", async () => {

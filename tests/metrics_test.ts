@@ -19,31 +19,16 @@ import type { Logger } from "../src/logger.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { onScheduler } from "../src/_metrics_scheduler.ts";
 import { InMemorySink } from "../sinks/mod.ts";
+import { CapturingLogger } from "./support/capturing_logger.ts";
 import { FakeClock, settle } from "./support/fake_clock.ts";
 
 // FakeClock starts on a whole second, which the window arithmetic below relies on.
 const T0 = 1_700_000_000_000;
 
-interface RecordingLogger extends Logger {
-  readonly errors: unknown[][];
-}
-
-function recordingLogger(): RecordingLogger {
-  const errors: unknown[][] = [];
-  const ignore = () => {};
-  return {
-    errors,
-    debug: ignore,
-    info: ignore,
-    warn: (...args: unknown[]) => void errors.push(args),
-    error: (...args: unknown[]) => void errors.push(args),
-  };
-}
-
 function setup(options: MetricsManagerOptions = {}) {
   const clock = new FakeClock(T0);
   const scheduler = new Scheduler(clock);
-  const logger = recordingLogger();
+  const logger = new CapturingLogger();
   const sink = new InMemorySink();
   // The manager runs on a scheduler the test holds, as a producer's does.
   const metrics = new MetricsManager(
@@ -83,18 +68,22 @@ test("metricUnit() and metricLevel() follow the C++ KPL table for all 15 names",
 
 test("MetricsManager rejects bad options with an error naming the option", () => {
   const cases: [MetricsManagerOptions, ErrorConstructor, RegExp][] = [
-    [{ level: "verbose" as "none" }, TypeError, /'level' must be one of .*"verbose"/],
+    [
+      { level: "verbose" as "none" },
+      TypeError,
+      /'level' must be one of 'none', 'summary', 'detailed': current value is 'verbose'/,
+    ],
     [{ granularity: "host" as "global" }, TypeError, /'granularity' must be one of/],
     [
       { uploadIntervalMs: 0 },
       RangeError,
-      /'uploadIntervalMs' must be between 1 and .*: current value is 0/,
+      /'uploadIntervalMs' must be a number between 1 and 2147483647: current value is 0/,
     ],
     [{ uploadIntervalMs: 2 ** 31 }, RangeError, /'uploadIntervalMs'/],
     [{ uploadIntervalMs: Infinity }, RangeError, /'uploadIntervalMs'/],
     [{ uploadIntervalMs: NaN }, TypeError, /'uploadIntervalMs' must be a number/],
     [{ uploadIntervalMs: "60000" as unknown as number }, TypeError, /'uploadIntervalMs'/],
-    [{ sink: {} as MetricsSink }, TypeError, /'sink' must have an export\(\) method/],
+    [{ sink: {} as MetricsSink }, TypeError, /'sink' must be an object with export\(\)/],
     [{ sink: null as unknown as MetricsSink }, TypeError, /'sink'.*current value is null/],
     [{ clock: { now: () => 0 } as unknown as FakeClock }, TypeError, /'clock' must be a Clock/],
     [{ logger: { warn() {} } as unknown as Logger }, TypeError, /'logger'/],
@@ -467,7 +456,12 @@ test("MetricsManager.close() exports the partial second and closes the sink once
 test("MetricsManager.close() includes samples put while an earlier export is running", async () => {
   const { sink, release } = slowSink();
   const clock = new FakeClock(T0);
-  const metrics = new MetricsManager({ level: "summary", sink, clock, logger: recordingLogger() });
+  const metrics = new MetricsManager({
+    level: "summary",
+    sink,
+    clock,
+    logger: new CapturingLogger(),
+  });
   metrics.put("AllErrors", 1, { stream: "s" });
   const flushing = metrics.flush();
   await settle();
@@ -525,7 +519,7 @@ test("MetricsManager closes a sink that only has Symbol.asyncDispose, after its 
 
 test("MetricsManager counts and logs an export that throws, and put() and flush() never see it", async () => {
   const { clock } = setup();
-  const logger = recordingLogger();
+  const logger = new CapturingLogger();
   let calls = 0;
   const sink = {
     export() {
@@ -538,9 +532,13 @@ test("MetricsManager counts and logs an export that throws, and put() and flush(
   metrics.put("UserRecordsPut", 1, { stream: "t" });
   await metrics.flush();
   assert.equal(metrics.exportErrors, 1);
-  assert.equal(logger.errors.length, 1, "one log line per failed export, not per series");
-  assert.match(String(logger.errors[0]![0]), /metrics export failed; 2 series/);
-  assert.equal((logger.errors[0]![1] as Error).message, "backend down");
+  assert.equal(
+    logger.at("warn", "error").length,
+    1,
+    "one log line per failed export, not per series",
+  );
+  assert.match(logger.at("warn", "error")[0]!.message, /metrics export failed; 2 series/);
+  assert.equal((logger.at("warn", "error")[0]!.data[0] as Error).message, "backend down");
   metrics.put("UserRecordsPut", 1, { stream: "s" });
   await metrics.close();
   assert.equal(calls, 2);
@@ -550,7 +548,7 @@ test("MetricsManager counts and logs an export that throws, and put() and flush(
 
 test("MetricsManager counts an export that rejects and drops only that window", async () => {
   const clock = new FakeClock(T0);
-  const logger = recordingLogger();
+  const logger = new CapturingLogger();
   const memory = new InMemorySink();
   let fail = true;
   const sink = {
@@ -565,7 +563,7 @@ test("MetricsManager counts an export that rejects and drops only that window", 
   metrics.put("AllErrors", 1, { stream: "s" });
   await clock.advance(60_000);
   assert.equal(metrics.exportErrors, 1);
-  assert.equal(logger.errors.length, 1);
+  assert.equal(logger.at("warn", "error").length, 1);
   fail = false;
   metrics.put("AllErrors", 1, { stream: "s" });
   await clock.advance(60_000);
@@ -575,7 +573,7 @@ test("MetricsManager counts an export that rejects and drops only that window", 
 });
 
 test("MetricsManager logs a sink whose start() or close() fails and still exports", async () => {
-  const logger = recordingLogger();
+  const logger = new CapturingLogger();
   const memory = new InMemorySink();
   const sink = {
     start: () => Promise.reject(new Error("no start")),
@@ -594,7 +592,7 @@ test("MetricsManager logs a sink whose start() or close() fails and still export
   await metrics.close();
   assert.equal(memory.total("UserRecordsPut").count, 1);
   assert.equal(metrics.exportErrors, 0);
-  assert.deepEqual(logger.errors.map((args) => args[0]), [
+  assert.deepEqual(logger.at("warn", "error").map((call) => call.message), [
     "metrics sink start() failed",
     "metrics sink close() failed",
   ]);
@@ -640,7 +638,7 @@ test("MetricsManager never overlaps exports to a slow sink and loses nothing", a
     sink,
     clock,
     uploadIntervalMs: 10_000,
-    logger: recordingLogger(),
+    logger: new CapturingLogger(),
   });
   metrics.start();
   let truth = 0;
@@ -702,7 +700,7 @@ test("MetricsManager calls an eventful sink's record() inside put() with kept di
 
 test("MetricsManager counts a throwing record() and logs it once per upload interval", async () => {
   const clock = new FakeClock(T0);
-  const logger = recordingLogger();
+  const logger = new CapturingLogger();
   const memory = new InMemorySink();
   const sink = {
     export: (snapshots: readonly MetricSnapshot[]) => memory.export(snapshots),
@@ -720,11 +718,11 @@ test("MetricsManager counts a throwing record() and logs it once per upload inte
   metrics.start();
   for (let i = 0; i < 5; i++) metrics.put("UserRecordsReceived", 1, { stream: "s" });
   assert.equal(metrics.recordErrors, 5);
-  assert.equal(logger.errors.length, 1);
+  assert.equal(logger.at("warn", "error").length, 1);
   await clock.advance(10_000);
   metrics.put("UserRecordsReceived", 1, { stream: "s" });
   assert.equal(metrics.recordErrors, 6);
-  assert.equal(logger.errors.length, 2, "logged again in the next interval");
+  assert.equal(logger.at("warn", "error").length, 2, "logged again in the next interval");
   await metrics.close();
   assert.equal(memory.total("UserRecordsReceived").count, 6, "samples still aggregated");
   assert.equal(metrics.exportErrors, 0);

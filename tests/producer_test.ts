@@ -344,47 +344,6 @@ test("Producer sends records unpredicted, aggregated by key, until the map is re
   await producer.close();
 });
 
-test("Producer's constructor names the option it rejects", () => {
-  const cases: [Record<string, unknown>, RegExp, typeof TypeError | typeof RangeError][] = [
-    [
-      { collectionMaxCount: 900 },
-      /'collectionMaxCount' must be an integer between 1 and 500: current value is 900/,
-      RangeError,
-    ],
-    [{ collectionMaxSize: 100 }, /'collectionMaxSize'/, RangeError],
-    [{ aggregationMaxSize: 10 }, /'aggregationMaxSize'/, RangeError],
-    [{ aggregationMaxCount: 0 }, /'aggregationMaxCount'/, RangeError],
-    [{ recordTtlMs: 50 }, /'recordTtlMs'/, RangeError],
-    [{ recordMaxBufferedTimeMs: -1 }, /'recordMaxBufferedTimeMs'/, RangeError],
-    [{ rateLimit: 0 }, /'rateLimit'/, RangeError],
-    [{ maxOutstandingRecords: 0 }, /'maxOutstandingRecords'/, RangeError],
-    [{ maxOutstandingBytes: 10 }, /'maxOutstandingBytes'/, RangeError],
-    [{ maxRecordSize: 11 * 1024 * 1024 }, /'maxRecordSize'/, RangeError],
-    [{ maxInFlightRequests: 0 }, /'maxInFlightRequests'/, RangeError],
-    [{ requestTimeoutMs: 10 }, /'requestTimeoutMs'/, RangeError],
-    [{ metricsUploadIntervalMs: 0 }, /'metricsUploadIntervalMs'/, RangeError],
-    [
-      { metricsLevel: "verbose" },
-      /'metricsLevel' must be one of 'none', 'summary', 'detailed'/,
-      TypeError,
-    ],
-    [{ metricsGranularity: "host" }, /'metricsGranularity'/, TypeError],
-    [{ aggregationEnabled: "yes" }, /'aggregationEnabled' must be a boolean/, TypeError],
-    [{ endpoint: "not a url" }, /'endpoint' must be an http:\/\/ or https:\/\/ URL/, TypeError],
-    [{ stream: "no spaces allowed" }, /'stream'/, TypeError],
-    [{ kinesisClient: {} }, /'kinesisClient'/, TypeError],
-    [{ metricsSink: {} }, /'metricsSink'/, TypeError],
-    [{ logger: console.log }, /'logger'/, TypeError],
-  ];
-  for (const [options, message, type] of cases) {
-    assert.throws(() => new Producer(options), (error: unknown) => {
-      assert.ok(error instanceof type, `${JSON.stringify(options)} threw ${error}`);
-      assert.match((error as Error).message, message);
-      return true;
-    });
-  }
-});
-
 test("Producer.close() resolves even when the metrics sink never answers", async () => {
   const { producer, clock } = harness({
     metricsLevel: "summary",

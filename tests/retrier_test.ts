@@ -1,353 +1,343 @@
-// Every row of the retrier table (SPEC §3), driven through a real Producer on a fake clock
-// and an in-process Kinesis whose answers each test scripts.
+// The retry table of docs/architecture.md, row by row, on the Retrier alone: a finished
+// call goes in, a Verdict comes out, and no Producer is involved.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { RecordResult } from "../src/record.ts";
-import { harness } from "./support/harness.ts";
-import { evenShards, MAX_HASH, serviceError } from "./support/fake_kinesis.ts";
-import { hashInShard } from "./support/records.ts";
+import type { PendingRecord } from "../src/_pending_record.ts";
+import { ErrorCodes } from "../src/error_codes.ts";
+import { hashKeyFromDecimal } from "../src/hash_key.ts";
+import { KinesisRecord } from "../src/kinesis_record.ts";
+import { Retrier, type ShardLookup, Verdict } from "../src/retrier.ts";
+import { PutRecordsCall } from "../src/sender.ts";
+import { Shard } from "../src/shard_map.ts";
+import { hashInShard, pendingRecord } from "./support/records.ts";
 
 const THROTTLED = "ProvisionedThroughputExceededException";
+const MAX = (1n << 128n) - 1n;
 
-function codes(result: RecordResult): (string | undefined)[] {
-  return result.attempts.map((attempt) => attempt.success ? "ok" : attempt.errorCode);
-}
-
-test("Retrier settles success on the predicted shard with one attempt", async () => {
-  const { producer, clock, kinesis } = harness();
-  const pending = producer.put({
-    partitionKey: "p",
-    data: "x",
-    explicitHashKey: hashInShard(2, 4),
-  });
-  await clock.advance(200);
-  const result = await pending;
-  assert.equal(result.success, true);
-  assert.equal(result.shardId, "shardId-000000000002");
-  assert.equal(result.sequenceNumber, kinesis.stored[0]!.sequenceNumber);
-  assert.equal(result.subSequenceNumber, 0);
-  assert.deepEqual(codes(result), ["ok"]);
-  assert.equal(result.attempts[0]!.shardId, "shardId-000000000002");
-  await producer.close();
-});
-
-test("Retrier settles a lone record stored on another shard as success and refreshes the map", async () => {
-  const { producer, clock, kinesis } = harness({ shards: 1 });
-  const warm = producer.put({ partitionKey: "warm", data: "x" });
-  await clock.advance(200);
-  await warm;
-  kinesis.split("s", "shardId-000000000000");
-  const listings = kinesis.listCalls.length;
-  const pending = producer.put({ partitionKey: "p", data: "x", explicitHashKey: "5" });
-  await clock.advance(200);
-  const result = await pending;
-  assert.equal(result.success, true);
-  assert.equal(result.shardId, "shardId-000000000001", "the split's left child");
-  assert.deepEqual(codes(result), ["ok"]);
-  assert.equal(kinesis.listCalls.length, listings + 1, "the misprediction refreshed the map");
-  await producer.close();
-});
-
-test("Retrier settles aggregated members that landed on a split child holding their hash", async () => {
-  const { producer, clock, kinesis } = harness({ shards: 1 });
-  const warm = producer.put({ partitionKey: "warm", data: "x" });
-  await clock.advance(200);
-  await warm;
-  kinesis.split("s", "shardId-000000000000");
-  const records = ["10", "11", "12"].map((key) =>
-    producer.put({ partitionKey: `k${key}`, data: key, explicitHashKey: key })
+/** Four equal shards, as a map would know them. */
+const SHARDS = Array.from({ length: 4 }, (_, i) => {
+  const width = (1n << 128n) / 4n;
+  const end = i === 3 ? MAX : width * BigInt(i + 1) - 1n;
+  return new Shard(
+    `shardId-00000000000${i}`,
+    hashKeyFromDecimal((width * BigInt(i)).toString()),
+    hashKeyFromDecimal(end.toString()),
   );
-  await clock.advance(200);
-  const results = await Promise.all(records);
-  assert.deepEqual(results.map((result) => result.success), [true, true, true]);
-  assert.deepEqual(results.map((result) => result.shardId), Array(3).fill("shardId-000000000001"));
-  assert.deepEqual(results.map((result) => result.subSequenceNumber), [0, 1, 2]);
-  assert.deepEqual(results.map(codes), [["ok"], ["ok"], ["ok"]], "nothing was sent twice");
-  assert.equal(kinesis.putCalls.length, 2);
-  await producer.close();
 });
+const known: ShardLookup = { get: (id) => SHARDS.find((shard) => shard.id === id) };
+const unknown: ShardLookup = { get: () => undefined };
 
-test("Retrier retries only the members stored outside the landing shard's range, once, as Wrong Shard", async () => {
-  const { producer, clock, kinesis } = harness({ shards: 1 });
-  const warm = producer.put({ partitionKey: "warm", data: "x" });
-  await clock.advance(200);
-  await warm;
-  kinesis.split("s", "shardId-000000000000");
-  const left = "7";
-  const right = (MAX_HASH - 7n).toString();
-  const first = producer.put({ partitionKey: "a1", data: "left", explicitHashKey: left });
-  const second = producer.put({ partitionKey: "a2", data: "right", explicitHashKey: right });
-  await clock.advance(500);
-  const [a, b] = await Promise.all([first, second]);
-  assert.equal(a.success, true);
-  assert.deepEqual(codes(a), ["ok"]);
-  assert.equal(b.success, true);
-  assert.deepEqual(codes(b), ["Wrong Shard", "ok"], "re-sent exactly once");
-  assert.equal(b.attempts[0]!.shardId, "shardId-000000000001", "the wrong landing is recorded");
-  assert.equal(b.shardId, "shardId-000000000002");
-  await producer.close();
-});
-
-test("Retrier retries per-record throttles after the shard backs off", async () => {
-  const { producer, clock, kinesis } = harness();
-  kinesis.putHook = (input, call) =>
-    call === 0
-      ? {
-        FailedRecordCount: input.Records.length,
-        Records: input.Records.map(() => ({ ErrorCode: THROTTLED, ErrorMessage: "slow down" })),
-      }
-      : undefined;
-  const pending = producer.put({
-    partitionKey: "p",
-    data: "x",
-    explicitHashKey: hashInShard(1, 4),
-  });
-  await clock.advance(120);
-  assert.equal(kinesis.putCalls.length, 1);
-  await clock.advance(1000);
-  const result = await pending;
-  assert.equal(result.success, true);
-  assert.deepEqual(codes(result), [THROTTLED, "ok"]);
-  const gap = result.attempts[1]!.startedAt - result.attempts[0]!.endedAt;
-  assert.ok(gap >= 50, `the shard paused before the retry (gap ${gap} ms)`);
-  await producer.close();
-});
-
-test("Retrier fails throttled records at once with failIfThrottled", async () => {
-  const { producer, clock, kinesis } = harness({ failIfThrottled: true });
-  kinesis.putHook = () => serviceError(THROTTLED, "Rate exceeded for shard");
-  const pending = producer.put({ partitionKey: "p", data: "x" });
-  await clock.advance(200);
-  const result = await pending;
-  assert.equal(result.success, false);
-  assert.equal(result.errorCode, THROTTLED);
-  assert.deepEqual(codes(result), [THROTTLED]);
-  await producer.close();
-});
-
-test("Retrier with failIfThrottled sends later records of a throttled shard at once, so they too fail fast instead of expiring", async () => {
-  const { producer, clock, kinesis } = harness({ failIfThrottled: true, recordTtlMs: 1_000 });
-  kinesis.putHook = (input) => ({
-    FailedRecordCount: input.Records.length,
-    Records: input.Records.map(() => ({ ErrorCode: THROTTLED, ErrorMessage: "hot" })),
-  });
-  const hot = hashInShard(1, 4);
-  const results: Promise<RecordResult>[] = [];
-  // One record every 150 ms for 3 s: each lands after the previous one was throttled.
-  for (let i = 0; i < 20; i++) {
-    results.push(producer.put({ partitionKey: `p${i}`, data: "x", explicitHashKey: hot }));
-    await clock.advance(150);
-  }
-  await clock.advance(2_000);
-  for (const result of await Promise.all(results)) {
-    assert.deepEqual(codes(result), [THROTTLED], "one real attempt, failed by the throttle");
-    assert.ok(
-      result.attempts[0]!.endedAt - result.attempts[0]!.startedAt + result.attempts[0]!.delayMs <
-        300,
-    );
-  }
-  await producer.close();
-});
-
-test("Retrier retries request-level throttles without failIfThrottled", async () => {
-  const { producer, clock, kinesis } = harness();
-  kinesis.putHook = (_input, call) => (call < 2 ? serviceError(THROTTLED) : undefined);
-  const pending = producer.put({ partitionKey: "p", data: "x" });
-  await clock.advance(3000);
-  const result = await pending;
-  assert.equal(result.success, true);
-  assert.deepEqual(codes(result), [THROTTLED, THROTTLED, "ok"]);
-  await producer.close();
-});
-
-for (
-  const [name, failure] of [
-    ["a per-record InternalFailure", "entry"],
-    ["a 500 ServiceUnavailable", serviceError("ServiceUnavailable", "busy", 503)],
-    ["a network error", new TypeError("fetch failed")],
-    ["KMSThrottlingException", serviceError("KMSThrottlingException")],
-    ["LimitExceededException", serviceError("LimitExceededException")],
-  ] as const
-) {
-  test(`Retrier retries ${name} with exponential backoff`, async () => {
-    const { producer, clock, kinesis } = harness();
-    kinesis.putHook = (input, call) => {
-      if (call >= 3) return undefined;
-      if (failure !== "entry") return failure;
-      return {
-        FailedRecordCount: input.Records.length,
-        Records: input.Records.map(() => ({ ErrorCode: "InternalFailure", ErrorMessage: "oops" })),
-      };
-    };
-    const pending = producer.put({ partitionKey: "p", data: "x" });
-    await clock.advance(5000);
-    const result = await pending;
-    assert.equal(result.success, true);
-    assert.equal(result.attempts.length, 4);
-    const gaps = result.attempts.slice(1).map((attempt, i) =>
-      attempt.startedAt - result.attempts[i]!.endedAt
-    );
-    // Equal jitter over 100, 200, 400 ms ceilings: each wait is in [ceiling/2, ceiling]
-    // plus the buffering before the next send.
-    assert.ok(gaps[0]! >= 50 && gaps[1]! >= 100 && gaps[2]! >= 200, `gaps ${gaps}`);
-    await producer.close();
-  });
+function inShard(index: number, offset = 0n): PendingRecord {
+  return pendingRecord({ explicitHashKey: hashInShard(index, 4, offset) });
 }
 
-test("Retrier retries a request that times out, with code RequestTimeout", async () => {
-  const { producer, clock, kinesis } = harness({ requestTimeoutMs: 1000 });
-  kinesis.holding = true;
-  const pending = producer.put({ partitionKey: "p", data: "x" });
-  await clock.advance(200);
-  assert.equal(kinesis.heldCalls, 1);
-  kinesis.holding = false;
-  await clock.advance(2000);
-  const result = await pending;
-  assert.equal(result.success, true);
-  assert.deepEqual(codes(result), ["RequestTimeout", "ok"]);
-  assert.equal(result.attempts[0]!.durationMs, 1000);
-  await producer.close();
-});
-
-for (
-  const [code, where] of [
-    ["ResourceNotFoundException", "request"],
-    ["AccessDeniedException", "request"],
-    ["ValidationException", "request"],
-    ["UnrecognizedClientException", "request"],
-    ["KMSDisabledException", "entry"],
-    ["KMSNotFoundException", "entry"],
-    ["KMSAccessDeniedException", "entry"],
-    ["InvalidArgumentException", "request"],
-  ] as const
-) {
-  test(`Retrier fails ${code} (${where}) at once`, async () => {
-    const { producer, clock, kinesis } = harness();
-    kinesis.putHook = (input) =>
-      where === "request" ? serviceError(code, `${code} says no`) : {
-        FailedRecordCount: input.Records.length,
-        Records: input.Records.map(() => ({ ErrorCode: code, ErrorMessage: `${code} says no` })),
-      };
-    const pending = producer.put({ partitionKey: "p", data: "x" });
-    await clock.advance(200);
-    const result = await pending;
-    assert.equal(result.success, false);
-    assert.equal(result.errorCode, code);
-    assert.equal(result.errorMessage, `${code} says no`);
-    assert.deepEqual(codes(result), [code]);
-    assert.equal(kinesis.putCalls.length, 1);
-    await producer.close();
-  });
+function single(record: PendingRecord, predicted: Shard | null): KinesisRecord {
+  const kinesisRecord = KinesisRecord.single(record);
+  record.routeTo(predicted);
+  kinesisRecord.predictedShard = predicted;
+  return kinesisRecord;
 }
 
-test("Retrier fails every record with Record Count Mismatch when the response does not match", async () => {
-  const { producer, clock, kinesis } = harness();
-  kinesis.putHook = (input) => {
-    const output = kinesis.store(input);
-    return { ...output, Records: output.Records!.slice(1) };
+function aggregate(records: PendingRecord[], predicted: Shard): KinesisRecord {
+  for (const record of records) record.routeTo(predicted);
+  const kinesisRecord = KinesisRecord.aggregated(records, new Uint8Array(8), {
+    samePartitionKey: false,
+    anyExplicitHashKey: true,
+  });
+  kinesisRecord.predictedShard = predicted;
+  return kinesisRecord;
+}
+
+function answered(
+  records: KinesisRecord[],
+  entries: { ShardId?: string; SequenceNumber?: string; ErrorCode?: string }[],
+): PutRecordsCall {
+  const call = new PutRecordsCall("s", records);
+  call.startedAt = 10;
+  call.endedAt = 30;
+  call.entries = entries.map((entry) => ({ ...entry }));
+  return call;
+}
+
+function failedCall(records: KinesisRecord[], code: string): PutRecordsCall {
+  const call = new PutRecordsCall("s", records);
+  call.startedAt = 10;
+  call.endedAt = 30;
+  call.error = { code, message: `${code} happened` };
+  return call;
+}
+
+function retrier(failIfThrottled = false): Retrier {
+  return new Retrier({ failIfThrottled, random: () => 0.5 });
+}
+
+/** Every success of a verdict, in lists that line up. */
+function successes(verdict: Verdict) {
+  const found = {
+    records: [] as PendingRecord[],
+    shardIds: [] as string[],
+    sequenceNumbers: [] as string[],
+    subSequences: [] as number[],
   };
-  const pending = ["a", "b", "c"].map((key) =>
-    producer.put({
-      partitionKey: key,
-      data: key,
-      explicitHashKey: hashInShard(0, 4, BigInt(key.charCodeAt(0))),
-    })
-  );
-  await clock.advance(200);
-  const results = await Promise.all(pending);
-  for (const result of results) {
-    assert.equal(result.success, false);
-    assert.equal(result.errorCode, "Record Count Mismatch");
-    assert.equal(result.attempts.length, 1);
+  verdict.forEachSuccess((record, shardId, sequenceNumber, subSequence) => {
+    found.records.push(record);
+    found.shardIds.push(shardId);
+    found.sequenceNumbers.push(sequenceNumber);
+    found.subSequences.push(subSequence);
+  });
+  return found;
+}
+
+function storedShards(verdict: Verdict): Shard[] {
+  const shards: Shard[] = [];
+  verdict.forEachStoredShard((shard) => shards.push(shard));
+  return shards;
+}
+
+type Part = "succeeded" | "failed" | "retried" | "landings" | "mispredicted";
+
+function empty(verdict: Verdict, ...except: Part[]): void {
+  const parts: Record<Part, unknown[]> = {
+    succeeded: successes(verdict).records,
+    failed: verdict.failed,
+    retried: verdict.retried,
+    landings: verdict.landings,
+    mispredicted: verdict.mispredicted,
+  };
+  for (const [key, found] of Object.entries(parts)) {
+    if (!except.includes(key as Part)) assert.deepEqual(found, [], key);
   }
-  await producer.close();
-});
+}
 
-test("Retrier fails with Expired at the TTL, naming the last real error", async () => {
-  const { producer, clock, kinesis } = harness({ recordTtlMs: 1000 });
-  kinesis.putHook = (input) => ({
-    FailedRecordCount: input.Records.length,
-    Records: input.Records.map(() => ({
-      ErrorCode: "InternalFailure",
-      ErrorMessage: "disk on fire",
-    })),
-  });
-  let settledAt = 0;
-  const pending = producer.put({ partitionKey: "p", data: "x" }).then((result) => {
-    settledAt = clock.now();
-    return result;
-  });
-  await clock.advance(5000);
-  const result = await pending;
-  assert.equal(result.success, false);
-  assert.equal(result.errorCode, "Expired");
-  assert.match(result.errorMessage!, /1000 ms.*InternalFailure: disk on fire/);
-  assert.equal(result.attempts.at(-1)!.errorCode, "Expired");
-  assert.ok(result.attempts.length >= 3);
-  assert.ok(settledAt <= 1000, `settled at ${settledAt}, after the TTL`);
-  await producer.close();
-});
-
-test("Retrier keeps the TTL absolute: a record retried late still expires on time", async () => {
-  const { producer, clock, kinesis } = harness({ recordTtlMs: 1000, requestTimeoutMs: 600 });
-  kinesis.holding = true;
-  let settledAt = 0;
-  const pending = producer.put({ partitionKey: "p", data: "x" }).then((result) => {
-    settledAt = clock.now();
-    return result;
-  });
-  await clock.advance(120);
-  kinesis.holding = false;
-  kinesis.putHook = () => serviceError("InternalFailure", "still broken", 500);
-  await clock.advance(5000);
-  const result = await pending;
-  assert.equal(result.errorCode, "Expired");
-  assert.equal(result.attempts[0]!.errorCode, "RequestTimeout");
-  assert.ok(settledAt <= 1000, `settled at ${settledAt}`);
-  await producer.close();
-});
-
-test("Retrier expires records held by a throttled shard's backoff", async () => {
-  const { producer, clock, kinesis } = harness({ recordTtlMs: 300 });
-  kinesis.putHook = (input) => ({
-    FailedRecordCount: input.Records.length,
-    Records: input.Records.map(() => ({ ErrorCode: THROTTLED, ErrorMessage: "hot" })),
-  });
-  const pending = producer.put({ partitionKey: "p", data: "x", explicitHashKey: "1" });
-  await clock.advance(2000);
-  const result = await pending;
-  assert.equal(result.errorCode, "Expired");
-  assert.match(result.errorMessage!, new RegExp(THROTTLED));
-  assert.ok(result.attempts.at(-1)!.endedAt <= 300);
-  await producer.close();
-});
-
-test("Retrier leaves ProducerClosed for records close() could not confirm", async () => {
-  const { producer, clock, kinesis } = harness();
-  kinesis.holding = true;
-  const pending = producer.put({ partitionKey: "p", data: "x" });
-  await clock.advance(200);
-  const closing = producer.close({ timeoutMs: 1000 });
-  await clock.advance(1000);
-  await closing;
-  const result = await pending;
-  assert.equal(result.success, false);
-  assert.equal(result.errorCode, "ProducerClosed");
-  assert.match(result.errorMessage!, /timed out after 1000 ms/);
-  assert.equal(kinesis.heldCalls, 0, "the in-flight request was aborted");
-});
-
-test("Retrier spreads 1000 retried records over one or a few requests, not one each", async () => {
-  const { producer, clock, kinesis } = harness({ shards: evenShards(2) });
-  kinesis.putHook = (_input, call) =>
-    call === 0 ? serviceError("InternalFailure", "blip", 500) : undefined;
-  const pending = Array.from(
-    { length: 1000 },
-    (_, i) => producer.put({ partitionKey: `user-${i}`, data: `payload-${i}` }),
+test("Retrier.decide() settles a record stored on its predicted shard", () => {
+  const record = inShard(2);
+  const verdict = retrier().decide(
+    answered([single(record, SHARDS[2]!)], [{ ShardId: SHARDS[2]!.id, SequenceNumber: "9" }]),
+    known,
   );
-  await clock.advance(2000);
-  const results = await Promise.all(pending);
-  assert.ok(results.every((result) => result.success));
-  assert.ok(kinesis.putCalls.length <= 10, `${kinesis.putCalls.length} calls`);
-  await producer.close();
+  assert.deepEqual(successes(verdict).records, [record]);
+  assert.deepEqual(successes(verdict).shardIds, [SHARDS[2]!.id]);
+  assert.deepEqual(successes(verdict).sequenceNumbers, ["9"]);
+  assert.deepEqual(successes(verdict).subSequences, [0]);
+  assert.deepEqual(storedShards(verdict), [SHARDS[2]]);
+  assert.equal(record.attempts?.length, 1);
+  assert.equal(record.attempts![0]!.success, true);
+  empty(verdict, "succeeded");
+});
+
+test("Retrier.decide() settles an unpredicted record wherever it was stored", () => {
+  const record = inShard(1);
+  const verdict = retrier().decide(
+    answered([single(record, null)], [{ ShardId: SHARDS[1]!.id, SequenceNumber: "1" }]),
+    known,
+  );
+  assert.deepEqual(successes(verdict).records, [record]);
+  assert.deepEqual(storedShards(verdict), []);
+  empty(verdict, "succeeded");
+});
+
+test("Retrier.decide() settles a record stored on a split child that holds its hash and asks for a refresh", () => {
+  const child = new Shard("shardId-000000000009", SHARDS[1]!.start, SHARDS[1]!.end);
+  const lookup: ShardLookup = { get: (id) => id === child.id ? child : known.get(id) };
+  const members = [inShard(1), inShard(1, 1n)];
+  const verdict = retrier().decide(
+    answered([aggregate(members, SHARDS[0]!)], [{ ShardId: child.id, SequenceNumber: "5" }]),
+    lookup,
+  );
+  assert.deepEqual(successes(verdict).records, members);
+  assert.deepEqual(successes(verdict).subSequences, [0, 1]);
+  assert.deepEqual(verdict.mispredicted, [SHARDS[0]]);
+  assert.equal(verdict.seenAt, 10);
+  empty(verdict, "succeeded", "mispredicted");
+});
+
+test("Retrier.decide() retries with Wrong Shard the members stored on a shard that does not hold their hash", () => {
+  const routedBy = inShard(2);
+  const stray = inShard(3);
+  const verdict = retrier().decide(
+    answered(
+      [aggregate([routedBy, stray], SHARDS[3]!)],
+      [{ ShardId: SHARDS[2]!.id, SequenceNumber: "7" }],
+    ),
+    known,
+  );
+  // The first member routed the entry, so it is where it belongs; the other is not.
+  assert.deepEqual(successes(verdict).records, [routedBy]);
+  assert.deepEqual(verdict.retried, [stray]);
+  assert.deepEqual(verdict.retryDelays, [0]);
+  assert.deepEqual(verdict.mispredicted, [SHARDS[3]]);
+  assert.equal(stray.attempts?.at(-1)?.errorCode, ErrorCodes.wrongShard);
+  assert.equal(stray.attempts?.at(-1)?.shardId, SHARDS[2]!.id);
+  assert.equal(stray.lastErrorCode, ErrorCodes.wrongShard);
+  assert.equal(stray.predictAfterGeneration, stray.predictedGeneration);
+});
+
+test("Retrier.decide() parks members stored on a shard the map does not know, and land() decides them later", () => {
+  const routedBy = inShard(0);
+  const other = inShard(1);
+  const r = retrier();
+  const verdict = r.decide(
+    answered(
+      [aggregate([routedBy, other], SHARDS[0]!)],
+      [{ ShardId: "shardId-000000000042", SequenceNumber: "3" }],
+    ),
+    unknown,
+  );
+  assert.deepEqual(successes(verdict).records, [routedBy]);
+  assert.equal(verdict.landings.length, 1);
+  assert.equal(verdict.landings[0]!.record, other);
+  assert.equal(verdict.landings[0]!.subSequence, 1);
+  // After the refresh the new shard turns out to hold the record: success.
+  const later = new Verdict();
+  const newShard = new Shard("shardId-000000000042", SHARDS[1]!.start, SHARDS[1]!.end);
+  r.land(later, verdict.landings[0]!, newShard);
+  assert.deepEqual(successes(later).records, [other]);
+  assert.deepEqual(successes(later).subSequences, [1]);
+});
+
+test("Retrier.decide() retries a throttled record at once and backs its shard off", () => {
+  const records = [inShard(1), inShard(1, 1n)];
+  const verdict = retrier().decide(
+    answered(records.map((record) => single(record, SHARDS[1]!)), [
+      { ErrorCode: THROTTLED },
+      { ErrorCode: THROTTLED },
+    ]),
+    known,
+  );
+  assert.deepEqual(verdict.retried, records);
+  assert.deepEqual(verdict.retryDelays, [0, 0]);
+  assert.deepEqual(verdict.throttledShards, [SHARDS[1]], "each shard once");
+  assert.equal(records[0]!.lastErrorCode, THROTTLED);
+  empty(verdict, "retried");
+});
+
+test("Retrier.decide() fails a throttled record at once with failIfThrottled, without pausing its shard", () => {
+  const record = inShard(1);
+  const verdict = retrier(true).decide(
+    answered([single(record, SHARDS[1]!)], [{ ErrorCode: THROTTLED }]),
+    known,
+  );
+  assert.deepEqual(verdict.failed, [record]);
+  assert.deepEqual(verdict.failCodes, [THROTTLED]);
+  assert.deepEqual(verdict.throttledShards, []);
+  empty(verdict, "failed");
+});
+
+test("Retrier.decide() retries transient errors with growing, jittered backoff", () => {
+  const record = inShard(0);
+  const r = retrier();
+  const delays: number[] = [];
+  for (const code of ["InternalFailure", "ServiceUnavailable", "KMSThrottlingException"]) {
+    const verdict = r.decide(failedCall([single(record, SHARDS[0]!)], code), known);
+    assert.deepEqual(verdict.retried, [record]);
+    delays.push(verdict.retryDelays[0]!);
+    empty(verdict, "retried");
+  }
+  // random() is 0.5: three quarters of 100, 200 and 400 ms.
+  assert.deepEqual(delays, [75, 150, 300]);
+  assert.equal(record.transientFailures, 3);
+  assert.equal(record.attempts?.length, 3);
+});
+
+test("Retrier.decide() caps the transient backoff at 10 s", () => {
+  const record = inShard(0);
+  record.transientFailures = 30;
+  const verdict = new Retrier({ failIfThrottled: false, random: () => 0.999 }).decide(
+    failedCall([single(record, SHARDS[0]!)], "InternalFailure"),
+    known,
+  );
+  assert.ok(verdict.retryDelays[0]! <= 10_000 && verdict.retryDelays[0]! >= 9_990);
+});
+
+test("Retrier.decide() fails permanent errors at once with their code", () => {
+  for (
+    const code of ["ResourceNotFoundException", "AccessDeniedException", "KMSDisabledException"]
+  ) {
+    const record = inShard(0);
+    const verdict = retrier().decide(
+      answered([single(record, SHARDS[0]!)], [{ ErrorCode: code }]),
+      known,
+    );
+    assert.deepEqual(verdict.failed, [record]);
+    assert.deepEqual(verdict.failCodes, [code]);
+    assert.equal(record.attempts?.at(-1)?.errorCode, code);
+    empty(verdict, "failed");
+  }
+});
+
+test("Retrier.decide() fails every record with Record Count Mismatch when the answer does not match", () => {
+  const records = [inShard(0), inShard(1), inShard(2)];
+  const verdict = retrier().decide(
+    answered(records.map((record, i) => single(record, SHARDS[i]!)), [
+      { ShardId: SHARDS[0]!.id, SequenceNumber: "1" },
+    ]),
+    known,
+  );
+  assert.deepEqual(verdict.failed, records);
+  assert.deepEqual(verdict.failCodes, Array(3).fill(ErrorCodes.recordCountMismatch));
+  assert.match(verdict.failMessages[0]!, /returned 1 results for 3 records/);
+  empty(verdict, "failed");
+});
+
+test("Retrier.expired() fails the expired members with Expired naming the last error and sends the rest around", () => {
+  const expired = pendingRecord({ now: 0, expiresAt: 100 });
+  const alive = pendingRecord({ now: 0, expiresAt: 1000 });
+  expired.lastErrorCode = "InternalFailure";
+  expired.lastErrorMessage = "boom";
+  const kinesisRecord = aggregate([expired, alive], SHARDS[0]!);
+  const verdict = retrier().expired(kinesisRecord, 100);
+  assert.deepEqual(verdict.failed, [expired]);
+  assert.deepEqual(verdict.failCodes, [ErrorCodes.expired]);
+  assert.match(
+    verdict.failMessages[0]!,
+    /TTL of 100 ms reached; last error: InternalFailure: boom/,
+  );
+  assert.deepEqual(verdict.retried, [alive]);
+  assert.deepEqual(verdict.retryDelays, [0]);
+});
+
+test("Retrier.decide() fails a call the producer closed with ProducerClosed, never retried", () => {
+  const record = inShard(0);
+  const verdict = retrier().decide(
+    failedCall([single(record, SHARDS[0]!)], ErrorCodes.producerClosed),
+    known,
+  );
+  assert.deepEqual(verdict.failed, [record]);
+  assert.deepEqual(verdict.failCodes, [ErrorCodes.producerClosed]);
+  empty(verdict, "failed");
+});
+
+test("Retrier.decide() leaves records that already settled alone", () => {
+  const record = inShard(0);
+  record.deliver({
+    success: false,
+    shardId: undefined,
+    sequenceNumber: undefined,
+    subSequenceNumber: undefined,
+    attempts: [],
+    record: record.record,
+    errorCode: ErrorCodes.producerClosed,
+    errorMessage: "closed",
+  });
+  const verdict = retrier().decide(
+    answered([single(record, SHARDS[0]!)], [{ ShardId: SHARDS[0]!.id, SequenceNumber: "1" }]),
+    known,
+  );
+  empty(verdict);
+});
+
+test("Verdict.recycle() empties a verdict of whole stored entries and refuses one with anything else", () => {
+  const stored = retrier().decide(
+    answered([single(inShard(0), SHARDS[0]!)], [{ ShardId: SHARDS[0]!.id, SequenceNumber: "1" }]),
+    known,
+  );
+  assert.equal(stored.recycle(), true);
+  assert.deepEqual(successes(stored).records, []);
+  assert.equal(stored.call, undefined);
+  const failed = retrier().decide(
+    failedCall([single(inShard(0), SHARDS[0]!)], "InternalFailure"),
+    known,
+  );
+  assert.equal(failed.recycle(), false);
+  assert.equal(failed.retried.length, 1, "left as it was");
 });

@@ -83,8 +83,7 @@ test("ShardMap lists with AT_LATEST and MaxResults first, then NextToken alone",
 });
 
 test("ShardMap retries a failed listing after 1 s, ×1.5 each time, up to 30 s", async () => {
-  const warnings: string[] = [];
-  const logger = { ...silentLogger, warn: (message: string) => void warnings.push(message) };
+  const logger = new CapturingLogger();
   const { map, clock, kinesis, listedAt } = setup(2, logger);
   kinesis.listHook = () => serviceError("LimitExceededException", "slow down");
   map.start();
@@ -95,6 +94,7 @@ test("ShardMap retries a failed listing after 1 s, ×1.5 each time, up to 30 s",
   assert.ok(gaps.slice(expected.length).every((gap) => gap === 30_000));
   assert.equal(map.state, "invalid");
   assert.equal(map.lastError?.code, "LimitExceededException");
+  const warnings = logger.lines("warn");
   assert.ok(warnings.length > 5 && warnings[0]!.includes("LimitExceededException"));
   kinesis.listHook = undefined;
   await clock.advance(30_000);

@@ -38,12 +38,23 @@ export class CapturingLogger implements Logger {
   }
 
   /**
-   * The calls at one level.
+   * The calls at the given levels.
    *
-   * @param level The level.
+   * @param levels One level or more.
    * @returns Those calls, in order.
    */
-  at(level: LogLevel): LogCall[] {
-    return this.calls.filter((call) => call.level === level);
+  at(...levels: LogLevel[]): LogCall[] {
+    return this.calls.filter((call) => levels.includes(call.level));
+  }
+
+  /**
+   * The calls as text, each its message and then its data.
+   *
+   * @param levels The levels to keep; every call without any.
+   * @returns One line per call, in order.
+   */
+  lines(...levels: LogLevel[]): string[] {
+    const calls = levels.length === 0 ? this.calls : this.at(...levels);
+    return calls.map((call) => [call.message, ...call.data.map(String)].join(" "));
   }
 }

@@ -17,14 +17,34 @@
  *   duplicate cases. Their shard and sequence numbers are kept in `unconfirmed()`.
  *
  * Faults apply to the operations in `operations` (PutRecords by default); everything else is
- * forwarded as is.
+ * forwarded as is. Each group of faults is a file of `chaos/`, one answer per fault:
+ * `record_faults.ts`, `before_forward.ts`, `after_forward.ts`; `chaos/wire.ts` speaks the
+ * protocol.
  *
  * @module
  */
-import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
+import {
+  AFTER_FORWARD,
+  AFTER_FORWARD_FAULTS,
+  type ForwardedRequest,
+} from "./chaos/after_forward.ts";
+import { BEFORE_FORWARD, BEFORE_FORWARD_FAULTS } from "./chaos/before_forward.ts";
+import { RECORD_ANSWERS, RECORD_FAULTS, routesInto, throttled } from "./chaos/record_faults.ts";
+import {
+  JSON_11,
+  parseJson,
+  putRecordsAnswer,
+  type PutRecordsEntry,
+  readBody,
+  reply,
+  replyJson,
+  type ResultEntry,
+  TARGET_PREFIX,
+  type Upstream,
+} from "./chaos/wire.ts";
 
 /** Probabilities in [0, 1]; each group must sum to at most 1. */
 export interface ChaosRates {
@@ -153,51 +173,6 @@ export interface ChaosProxy extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-interface PutRecordsEntry {
-  PartitionKey?: string;
-  ExplicitHashKey?: string;
-  Data?: string;
-}
-
-interface ResultEntry {
-  SequenceNumber?: string;
-  ShardId?: string;
-  ErrorCode?: string;
-  ErrorMessage?: string;
-}
-
-interface Upstream {
-  status: number;
-  headers: Record<string, string>;
-  body: Uint8Array;
-}
-
-type WholeFault =
-  | "resetBeforeForward"
-  | "http500"
-  | "http503"
-  | "throttle400"
-  | "limitExceeded400"
-  | "wrongCountBeforeForward";
-type AfterFault = "resetAfterForward" | "dropResponse" | "delayResponse" | "wrongCountAfterForward";
-
-const JSON_11 = "application/x-amz-json-1.1";
-const TARGET_PREFIX = "Kinesis_20131202.";
-const WHOLE_FAULTS: readonly WholeFault[] = [
-  "resetBeforeForward",
-  "http500",
-  "http503",
-  "throttle400",
-  "limitExceeded400",
-  "wrongCountBeforeForward",
-];
-const AFTER_FAULTS: readonly AfterFault[] = [
-  "resetAfterForward",
-  "dropResponse",
-  "delayResponse",
-  "wrongCountAfterForward",
-];
-const RECORD_FAULTS = ["recordThrottle", "recordInternalFailure"] as const;
 const HOP_BY_HOP = new Set([
   "host",
   "connection",
@@ -207,25 +182,6 @@ const HOP_BY_HOP = new Set([
   "expect",
   "upgrade",
 ]);
-const ERROR_BODIES: Record<Exclude<WholeFault, "resetBeforeForward" | "wrongCountBeforeForward">, {
-  status: number;
-  type: string;
-  message: string;
-}> = {
-  http500: { status: 500, type: "InternalFailure", message: "Internal service failure." },
-  http503: { status: 503, type: "ServiceUnavailable", message: "Service Unavailable" },
-  throttle400: {
-    status: 400,
-    type: "ProvisionedThroughputExceededException",
-    message: "Rate exceeded for stream under account 000000000000.",
-  },
-  limitExceeded400: {
-    status: 400,
-    type: "LimitExceededException",
-    message: "Rate exceeded for stream under account 000000000000.",
-  },
-};
-
 /**
  * Starts a chaos proxy on 127.0.0.1 and a free port in front of an emulator.
  *
@@ -402,22 +358,10 @@ class ChaosProxyServer implements ChaosProxy {
     const entries = request?.Records ?? [];
     if (isPut) counts.records += entries.length;
 
-    const whole = this.#pick(WHOLE_FAULTS);
-    if (whole !== undefined && (whole !== "wrongCountBeforeForward" || entries.length > 0)) {
-      counts[whole]++;
-      if (whole === "resetBeforeForward") {
-        req.socket.destroy();
-      } else if (whole === "wrongCountBeforeForward") {
-        // Successes that were never stored: a producer that trusts them loses the records.
-        const fabricated = entries.slice(1).map(() => ({
-          SequenceNumber: "0",
-          ShardId: "shardId-000000000000",
-        }));
-        replyJson(res, 200, { FailedRecordCount: 0, Records: fabricated });
-      } else {
-        const error = ERROR_BODIES[whole];
-        replyJson(res, error.status, { __type: error.type, message: error.message });
-      }
+    const before = this.#pick(BEFORE_FORWARD_FAULTS);
+    if (before !== undefined && (before !== "wrongCountBeforeForward" || entries.length > 0)) {
+      counts[before]++;
+      BEFORE_FORWARD[before]({ req, res, entries });
       return;
     }
 
@@ -450,65 +394,46 @@ class ChaosProxyServer implements ChaosProxy {
       const stored = response?.Records ?? [];
       let next = 0;
       results = failures.map((failure) => failure ?? stored[next++] ?? {});
-      responseBody = Buffer.from(JSON.stringify({
-        ...response,
-        FailedRecordCount: results.filter((entry) => entry.ErrorCode !== undefined).length,
-        Records: results,
-      }));
+      responseBody = Buffer.from(JSON.stringify({ ...response, ...putRecordsAnswer(results) }));
     }
 
-    const after = this.#pick(AFTER_FAULTS);
+    const after = this.#pick(AFTER_FORWARD_FAULTS);
     if (after === undefined || (after === "wrongCountAfterForward" && results === undefined)) {
       reply(res, upstream.status, upstream.headers, responseBody);
       return;
     }
     counts[after]++;
-    if (after === "wrongCountAfterForward" && results !== undefined) {
-      this.#hide(results, after);
-      const shortened = results.slice(0, -1);
-      replyJson(res, 200, {
-        FailedRecordCount: shortened.filter((entry) => entry.ErrorCode !== undefined).length,
-        Records: shortened,
-      });
-      return;
-    }
-    if (after === "resetAfterForward") {
-      this.#lost(results, after);
-      req.socket.destroy();
-      return;
-    }
-    if (after === "dropResponse") {
-      this.#lost(results, after);
-      await this.#wait(this.#settings.dropHoldMs, res);
-      req.socket.destroy();
-      return;
-    }
-    await this.#wait(this.#settings.delayMs, res);
-    if (res.destroyed || req.socket.destroyed || this.#abort.signal.aborted) {
-      this.#lost(results, after);
-      req.socket.destroy();
-      return;
-    }
-    reply(res, upstream.status, upstream.headers, responseBody);
+    await AFTER_FORWARD[after](
+      this.#forwarded({ req, res, upstream, responseBody, results }, after),
+    );
+  }
+
+  #forwarded(
+    request: Pick<ForwardedRequest, "req" | "res" | "upstream" | "responseBody" | "results">,
+    fault: UnconfirmedRecord["fault"],
+  ): ForwardedRequest {
+    return {
+      ...request,
+      lost: () => this.#lost(request.results, fault),
+      hide: (results) => this.#hide(results, fault),
+      wait: (ms) => this.#wait(ms, request.res),
+      gone: () =>
+        request.res.destroyed || request.req.socket.destroyed || this.#abort.signal.aborted,
+      delayMs: this.#settings.delayMs,
+      dropHoldMs: this.#settings.dropHoldMs,
+    };
   }
 
   #recordFault(entry: PutRecordsEntry): ResultEntry | undefined {
     const hot = this.#settings.hotShard;
-    if (hot !== undefined && this.#hotRange !== undefined) {
-      const hash = entry.ExplicitHashKey !== undefined
-        ? BigInt(entry.ExplicitHashKey)
-        : md5HashKey(entry.PartitionKey ?? "");
-      if (this.#hotRange[0] <= hash && hash <= this.#hotRange[1]) {
-        this.#counts.hotShardThrottle++;
-        return throttled(hot.shardId);
-      }
+    if (hot !== undefined && this.#hotRange !== undefined && routesInto(entry, this.#hotRange)) {
+      this.#counts.hotShardThrottle++;
+      return throttled(hot.shardId);
     }
     const fault = this.#pick(RECORD_FAULTS);
     if (fault === undefined) return undefined;
     this.#counts[fault]++;
-    return fault === "recordThrottle"
-      ? throttled(undefined)
-      : { ErrorCode: "InternalFailure", ErrorMessage: "Internal service failure." };
+    return RECORD_ANSWERS[fault]();
   }
 
   // One draw per group, so the chance of each fault is exactly its rate.
@@ -621,7 +546,7 @@ function validateRates(rates: ChaosRates): void {
       );
     }
   }
-  for (const group of [WHOLE_FAULTS, AFTER_FAULTS, RECORD_FAULTS]) {
+  for (const group of [BEFORE_FORWARD_FAULTS, AFTER_FORWARD_FAULTS, RECORD_FAULTS]) {
     const sum = group.reduce((total, fault) => total + (rates[fault] ?? 0), 0);
     if (sum > 1) {
       throw new RangeError(
@@ -631,55 +556,6 @@ function validateRates(rates: ChaosRates): void {
       );
     }
   }
-}
-
-function throttled(shardId: string | undefined): ResultEntry {
-  return {
-    ErrorCode: "ProvisionedThroughputExceededException",
-    ErrorMessage: `Rate exceeded for shard ${
-      shardId ?? "shardId-unknown"
-    } in stream under account 000000000000.`,
-  };
-}
-
-function md5HashKey(partitionKey: string): bigint {
-  return BigInt(`0x${createHash("md5").update(partitionKey, "utf8").digest("hex")}`);
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.once("end", () => resolve(Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
-}
-
-function parseJson(body: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-function reply(
-  res: http.ServerResponse,
-  status: number,
-  headers: Record<string, string>,
-  body: Uint8Array,
-): void {
-  res.writeHead(status, { ...headers, "content-length": String(body.byteLength) });
-  res.end(body);
-}
-
-function replyJson(res: http.ServerResponse, status: number, value: unknown): void {
-  reply(
-    res,
-    status,
-    { "content-type": JSON_11, "x-amzn-requestid": randomUUID() },
-    Buffer.from(JSON.stringify(value)),
-  );
 }
 
 // Small, fast, good enough for fault injection; the same seed gives the same decisions.

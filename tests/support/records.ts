@@ -2,8 +2,8 @@
  * Builds the producer's internal per-record state for stage-level tests, the way
  * `Producer` does on admission.
  */
-import { PendingRecord } from "../../src/_pending_record.ts";
-import { hashPartitionKey, parseExplicitHashKey } from "../../src/hash_key.ts";
+import type { PendingRecord } from "../../src/_pending_record.ts";
+import { validateRecord } from "../../src/_validate.ts";
 
 export interface RecordSpec {
   stream?: string;
@@ -17,6 +17,12 @@ export interface RecordSpec {
 
 let seq = 0;
 
+const RULES = {
+  defaultStream: undefined,
+  maxRecordSize: Number.POSITIVE_INFINITY,
+  knownStreams: new Map<string, unknown>(),
+};
+
 export function pendingRecord(spec: RecordSpec = {}): PendingRecord {
   const partitionKey = spec.partitionKey ?? `key-${seq}`;
   const data = spec.data instanceof Uint8Array
@@ -28,20 +34,13 @@ export function pendingRecord(spec: RecordSpec = {}): PendingRecord {
     data,
     ...(spec.explicitHashKey === undefined ? {} : { explicitHashKey: spec.explicitHashKey }),
   };
-  const key = { h0: 0, h1: 0, h2: 0, h3: 0 };
-  const keyBytes = hashPartitionKey(partitionKey, key);
-  if (spec.explicitHashKey !== undefined) parseExplicitHashKey(spec.explicitHashKey, key);
-  const pending = new PendingRecord(record, record.stream, data, keyBytes);
-  pending.h0 = key.h0;
-  pending.h1 = key.h1;
-  pending.h2 = key.h2;
-  pending.h3 = key.h3;
+  // Created and admitted as the producer does, so the fields the record keeps for life stay
+  // readonly and its deadlines come from the one place that sets them.
+  const pending = validateRecord(record, RULES);
   const now = spec.now ?? 0;
-  pending.seq = ++seq;
-  pending.arrivedAt = now;
-  pending.waitingSince = now;
-  pending.deadline = spec.deadline ?? now + 100;
-  pending.expiresAt = spec.expiresAt ?? now + 30_000;
+  const deadline = spec.deadline ?? now + 100;
+  const expiresAt = spec.expiresAt ?? now + 30_000;
+  pending.admit(++seq, now, expiresAt - now, deadline - now);
   return pending;
 }
 

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { AGGREGATED_PARTITION_KEY, KinesisRecord } from "../src/kinesis_record.ts";
+import { hashKeyToDecimal } from "../src/hash_key.ts";
+import { pendingRecord } from "./support/records.ts";
+
+test("KinesisRecord.single() sends a record raw under its own keys", () => {
+  const record = pendingRecord({ partitionKey: "pk", explicitHashKey: "42", data: 10 });
+  const entry = KinesisRecord.single(record);
+  assert.deepEqual([entry.partitionKey, entry.explicitHashKey, entry.data], [
+    "pk",
+    "42",
+    record.data,
+  ]);
+  assert.equal(entry.requestSize, 2 + 10);
+  assert.equal(entry.stream, record.stream);
+});
+
+test("KinesisRecord.aggregated() routes by the first member and takes the earliest deadlines", () => {
+  const first = pendingRecord({ partitionKey: "one", deadline: 300, expiresAt: 9_000 });
+  const second = pendingRecord({ partitionKey: "two", deadline: 200, expiresAt: 10_000 });
+  const data = new Uint8Array(50);
+  const mixed = KinesisRecord.aggregated([first, second], data, {
+    samePartitionKey: false,
+    anyExplicitHashKey: false,
+  });
+  assert.equal(mixed.partitionKey, AGGREGATED_PARTITION_KEY);
+  assert.equal(mixed.explicitHashKey, hashKeyToDecimal(first));
+  assert.equal(mixed.requestSize, AGGREGATED_PARTITION_KEY.length + 50);
+  assert.deepEqual([mixed.deadline, mixed.expiresAt], [200, 9_000]);
+});
+
+test("KinesisRecord.aggregated() keeps a shared partition key, and sends a hash key only if a member had one", () => {
+  const members = [
+    pendingRecord({ partitionKey: "same" }),
+    pendingRecord({ partitionKey: "same" }),
+  ];
+  const data = new Uint8Array(8);
+  const byKey = KinesisRecord.aggregated(members, data, {
+    samePartitionKey: true,
+    anyExplicitHashKey: false,
+  });
+  assert.deepEqual([byKey.partitionKey, byKey.explicitHashKey], ["same", undefined]);
+  assert.equal(byKey.requestSize, 4 + 8);
+  const withHash = KinesisRecord.aggregated(members, data, {
+    samePartitionKey: true,
+    anyExplicitHashKey: true,
+  });
+  assert.equal(withHash.explicitHashKey, hashKeyToDecimal(members[0]!));
+});

@@ -1,0 +1,187 @@
+// End to end: the producer with its default SDK client against real emulators, every
+// record read back and deaggregated by aws-kinesis-agg, an implementation we did not write.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Producer } from "../../src/producer.ts";
+import { silentLogger } from "../../src/logger.ts";
+import type { RecordResult } from "../../src/record.ts";
+import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
+import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
+import { readStream, reconcile } from "../support/readback.ts";
+import { SeededRandom } from "../support/seeded_random.ts";
+
+const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
+
+interface Workload {
+  records: { partitionKey: string; data: string; explicitHashKey?: string }[];
+}
+
+/** N records over `keys` random partition keys, 10% with a random explicit hash key. */
+function workload(count: number, keys: number, seed: number): Workload {
+  const random = new SeededRandom(seed);
+  const keyPool = Array.from({ length: keys }, (_, i) => `user-${i}-${random.int(0, 1e9)}`);
+  const records = Array.from({ length: count }, (_, i) => {
+    const record: Workload["records"][number] = {
+      partitionKey: random.pick(keyPool),
+      data: `record-${seed}-${i}-${"x".repeat(random.int(0, 200))}`,
+    };
+    if (random.next() < 0.1) {
+      const high = BigInt(random.int(0, 2 ** 31)) << 97n;
+      record.explicitHashKey = (high + BigInt(random.int(0, 2 ** 31))).toString();
+    }
+    return record;
+  });
+  return { records };
+}
+
+async function putAll(producer: Producer, stream: string, work: Workload): Promise<RecordResult[]> {
+  return await Promise.all(work.records.map((record) => producer.put({ stream, ...record })));
+}
+
+function expectations(results: RecordResult[]) {
+  return results.map((result) => ({
+    shardId: result.shardId!,
+    sequenceNumber: result.sequenceNumber!,
+    subSequenceNumber: result.subSequenceNumber!,
+    data: result.record.data,
+    partitionKey: result.record.partitionKey,
+  }));
+}
+
+describe("Producer against kinesalite", () => {
+  let emulator: Emulator;
+  let client: ReturnType<typeof createTestClient>;
+
+  before(async () => {
+    emulator = await startKinesalite();
+    client = createTestClient(emulator.endpoint);
+  });
+
+  after(async () => {
+    client?.destroy();
+    await emulator?.stop();
+  });
+
+  for (const aggregationEnabled of [true, false]) {
+    test(`Producer delivers 20,000 records exactly once with aggregation ${aggregationEnabled ? "on" : "off"}`, async () => {
+      const stream = uniqueStreamName(aggregationEnabled ? "agg" : "raw");
+      await createStream(client, stream, { shardCount: 4 });
+      const producer = new Producer({
+        endpoint: emulator.endpoint,
+        region: "us-east-1",
+        credentials,
+        aggregationEnabled,
+        logger: silentLogger,
+      });
+      const work = workload(20_000, 1_000, aggregationEnabled ? 1 : 2);
+      const results = await putAll(producer, stream, work);
+      await producer.close();
+      const failed = results.filter((result) => !result.success);
+      assert.deepEqual(failed.slice(0, 3).map((result) => result.errorMessage), []);
+      const contents = await readStream(client, stream);
+      const summary = reconcile(contents.records, expectations(results));
+      console.log(
+        `readback aggregation=${aggregationEnabled}: put ${summary.put}, found ${summary.found}, ` +
+          `duplicates ${summary.duplicates}, mismatches ${summary.mismatched}, missing ${summary.missing}, ` +
+          `kinesis records ${contents.kinesisRecords}`,
+      );
+      assert.deepEqual(
+        [summary.put, summary.found, summary.duplicates, summary.mismatched, summary.missing],
+        [20_000, 20_000, 0, 0, 0],
+        JSON.stringify(summary.examples).slice(0, 2000),
+      );
+      if (aggregationEnabled) assert.ok(contents.kinesisRecords < 2_000, "records were aggregated");
+      else assert.equal(contents.kinesisRecords, 20_000);
+    });
+  }
+
+  test("Producer fails records for a stream that does not exist with ResourceNotFoundException, fast", async () => {
+    const producer = new Producer({
+      endpoint: emulator.endpoint,
+      region: "us-east-1",
+      credentials,
+      logger: silentLogger,
+    });
+    const started = Date.now();
+    const result = await producer.put({
+      stream: uniqueStreamName("missing"),
+      partitionKey: "k",
+      data: "x",
+    });
+    await producer.close();
+    assert.equal(result.success, false);
+    assert.equal(result.errorCode, "ResourceNotFoundException");
+    assert.equal(result.attempts.length, 1);
+    assert.ok(result.attempts[0]!.endedAt - result.attempts[0]!.startedAt < 30_000);
+    assert.ok(started > 0);
+  });
+
+  test("Producer.close() with records buffered and requests in flight settles every promise", async () => {
+    const stream = uniqueStreamName("close");
+    await createStream(client, stream, { shardCount: 2 });
+    const producer = new Producer({
+      endpoint: emulator.endpoint,
+      region: "us-east-1",
+      credentials,
+      recordMaxBufferedTimeMs: 5_000,
+      logger: silentLogger,
+    });
+    const early = Array.from(
+      { length: 500 },
+      (_, i) => producer.put({ stream, partitionKey: `k${i}`, data: `early-${i}` }),
+    );
+    await producer.flush({ signal: AbortSignal.timeout(1) }).catch(() => {});
+    const late = Array.from(
+      { length: 500 },
+      (_, i) => producer.put({ stream, partitionKey: `k${i}`, data: `late-${i}` }),
+    );
+    await producer.close({ timeoutMs: 10_000 });
+    const results = await Promise.all([...early, ...late]);
+    assert.equal(results.length, 1000);
+    assert.ok(results.every((result) => result.success));
+    assert.equal(producer.outstandingRecords, 0);
+  });
+});
+
+describe("Producer against kinesis-local", () => {
+  let emulator: Emulator;
+  let client: ReturnType<typeof createTestClient>;
+
+  before(async () => {
+    emulator = await startKinesisLocal();
+    client = createTestClient(emulator.endpoint);
+  });
+
+  after(async () => {
+    client?.destroy();
+    await emulator?.stop();
+  });
+
+  test("Producer delivers 2,000 records exactly once on kinesis-local", async () => {
+    const stream = uniqueStreamName("mock");
+    await createStream(client, stream, { shardCount: 4 });
+    const producer = new Producer({
+      endpoint: emulator.endpoint,
+      region: "us-east-1",
+      credentials,
+      logger: silentLogger,
+    });
+    const results = await putAll(producer, stream, workload(2_000, 100, 3));
+    await producer.close();
+    assert.ok(
+      results.every((result) => result.success),
+      String(results.find((r) => !r.success)?.errorMessage),
+    );
+    const contents = await readStream(client, stream);
+    const summary = reconcile(contents.records, expectations(results));
+    console.log(
+      `readback kinesis-local: put ${summary.put}, found ${summary.found}, duplicates ${summary.duplicates}, mismatches ${summary.mismatched}`,
+    );
+    assert.deepEqual([summary.put, summary.found, summary.duplicates, summary.mismatched], [
+      2_000,
+      2_000,
+      0,
+      0,
+    ]);
+  });
+});
