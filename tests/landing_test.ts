@@ -7,7 +7,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { KinesisClient } from "../src/kinesis_client.ts";
+import { silentLogger } from "../src/logger.ts";
 import type { RecordResult } from "../src/record.ts";
+import { Scheduler } from "../src/scheduler.ts";
+import { ShardMap } from "../src/shard_map.ts";
+import { FakeClock } from "./support/fake_clock.ts";
 import { harness } from "./support/harness.ts";
 import { FakeKinesis, serviceError, shardId } from "./support/fake_kinesis.ts";
 import { hashInShard } from "./support/records.ts";
@@ -190,4 +194,36 @@ test("A landing whose listings keep failing settles once its TTL has passed", as
   }
   assert.equal(kinesis.putCalls.length, 2, "nothing was sent again on a guess");
   await producer.close();
+});
+
+test("ShardMap.refresh() lists again when ready, and listedSince() tells a snapshot listed after a mark", async () => {
+  const clock = new FakeClock(0);
+  const kinesis = new FakeKinesis({ s: 1 });
+  const map = new ShardMap({
+    stream: "s",
+    listShards: (input, options) => kinesis.listShards(input, options),
+    scheduler: new Scheduler(clock),
+    logger: silentLogger,
+  });
+  map.start();
+  const duringFirst = map.listingsStarted;
+  await clock.advance(0);
+  assert.equal(map.state, "ready");
+  assert.equal(map.listedSince(0), true);
+  assert.equal(map.listedSince(duringFirst), false, "that listing was running at the mark");
+  map.refresh();
+  assert.equal(map.state, "updating", "ready: lists again though nothing was mispredicted");
+  map.refresh();
+  assert.equal(kinesis.listCalls.length, 2, "a running listing absorbs the request");
+  await clock.advance(0);
+  assert.equal(map.listedSince(duringFirst), true);
+  kinesis.listHook = () => serviceError("InternalFailure", "listing failed", 500);
+  const mark = map.listingsStarted;
+  map.refresh();
+  await clock.advance(0);
+  assert.equal(map.state, "invalid");
+  assert.equal(map.listedSince(mark), false, "a failed listing shows nothing");
+  map.refresh();
+  assert.equal(kinesis.listCalls.length, 3, "invalid: the retry waits for its backoff");
+  map.close();
 });
