@@ -6,13 +6,13 @@
 
 import type { PendingRecord } from "./_pending_record.ts";
 import { Aggregator } from "./aggregator.ts";
+import type { Clock } from "./clock.ts";
 import { Collector } from "./collector.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { Limiter } from "./limiter.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedProducerOptions } from "./options.ts";
 import type { Landing, Verdict } from "./retrier.ts";
-import type { Clock } from "./clock.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { type ListShardsFunction, type Shard, ShardMap } from "./shard_map.ts";
 
