@@ -6,6 +6,7 @@
 
 import type { PendingRecord } from "./_pending_record.ts";
 import { Aggregator } from "./aggregator.ts";
+import type { Clock } from "./clock.ts";
 import { Collector } from "./collector.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { Limiter, type ShardState } from "./limiter.ts";
@@ -28,6 +29,16 @@ const LINGER = { maxMs: 50, share: 0.2 } as const;
 /** Room an aggregated record keeps for its partition key and framing within `maxRecordSize`. */
 const AGGREGATE_OVERHEAD_BYTES = 1024;
 
+/** A stored record waiting for a listing that knows the shard it landed on. */
+interface ParkedLanding {
+  readonly landing: Landing;
+  /**
+   * The map's `listingsStarted` when it was parked: a listing started after that saw the
+   * stream after the record was stored, so a shard it does not show cannot be learned.
+   */
+  readonly listingsBefore: number;
+}
+
 /** What a stream's pipeline needs from the producer. */
 export interface StreamPipelineOptions {
   readonly stream: string;
@@ -40,7 +51,10 @@ export interface StreamPipelineOptions {
   send(stream: string, records: KinesisRecord[]): void;
   /** Receives Kinesis records whose earliest member expired while the limiter held them. */
   onExpired(record: KinesisRecord): void;
-  /** Receives the parked landings once the map's refresh has ended, well or not. */
+  /**
+   * Receives parked landings once they can be decided: the map knows their shard, or a
+   * listing started after they were parked did not show it, or their TTL has passed.
+   */
   onLandings(pipeline: StreamPipeline, landings: Landing[]): void;
 }
 
@@ -52,16 +66,18 @@ export class StreamPipeline {
   readonly #limiter: Limiter;
   readonly #collector: Collector;
   readonly #onLandings: StreamPipelineOptions["onLandings"];
+  readonly #clock: Clock;
   /** Admitted records of this stream not yet settled. */
   pending = 0;
   /** Stored records waiting for the shard map to know the shard they landed on. */
-  #landings: Landing[] = [];
+  #landings: ParkedLanding[] = [];
   readonly #stored = (shard: Shard): void => this.#limiter.succeeded(shard);
 
   constructor(init: StreamPipelineOptions) {
     const { stream, options, scheduler } = init;
     this.name = stream;
     this.#onLandings = init.onLandings;
+    this.#clock = scheduler.clock;
     const shardMap = new ShardMap({
       stream,
       scheduler,
@@ -149,13 +165,14 @@ export class StreamPipeline {
   }
 
   /**
-   * Parks a landing until the refreshing map knows its shard.
-   * @returns `false` when no refresh is running, so the landing must be decided now.
+   * Parks a landing until a listing tells its shard's range, and asks for one. Whatever
+   * the map's state, its snapshot may predate the landing shard (a listing that ended
+   * after the call started, a running one that started before the split, or a failed
+   * one), and judging the landing by it would send again records stored where they belong.
    */
-  park(landing: Landing): boolean {
-    if (this.shardMap.state !== "updating") return false;
-    this.#landings.push(landing);
-    return true;
+  park(landing: Landing): void {
+    this.#landings.push({ landing, listingsBefore: this.shardMap.listingsStarted });
+    this.shardMap.refresh();
   }
 
   #route(record: KinesisRecord): void {
@@ -168,11 +185,26 @@ export class StreamPipeline {
     else this.#limiter.put(record);
   }
 
+  /** After each listing, well or not: hands on the landings that can now be decided. */
   #releaseLandings(): void {
     if (this.#landings.length === 0) return;
-    const landings = this.#landings;
-    this.#landings = [];
-    this.#onLandings(this, landings);
+    const map = this.shardMap;
+    const now = this.#clock.now();
+    const decided: Landing[] = [];
+    const waiting: ParkedLanding[] = [];
+    for (const parked of this.#landings) {
+      const { landing } = parked;
+      // Past its TTL a record is decided on what the map knows: it fails rather than
+      // waiting on listings that keep failing.
+      const decidable = map.get(landing.shardId) !== undefined ||
+        map.listedSince(parked.listingsBefore) || landing.record.expiresAt <= now;
+      if (decidable) decided.push(landing);
+      else waiting.push(parked);
+    }
+    this.#landings = waiting;
+    // Listed before the landing: list again (a failed listing retries on its backoff).
+    if (waiting.length > 0) map.refresh();
+    if (decided.length > 0) this.#onLandings(this, decided);
   }
 
   #releaseUnpredicted(): void {

@@ -649,11 +649,7 @@ export class Producer implements AsyncDisposable {
     this.#spareVerdict = undefined;
     this.#retrier.decide(call, pipeline.shardMap, verdict);
     pipeline.learn(verdict);
-    if (verdict.landings.length > 0) {
-      for (const landing of verdict.landings) {
-        if (!pipeline.park(landing)) this.#retrier.land(verdict, landing, undefined);
-      }
-    }
+    for (const landing of verdict.landings) pipeline.park(landing);
     this.#settlement.apply(verdict);
     if (verdict.recycle()) this.#spareVerdict = verdict;
   }

@@ -70,8 +70,9 @@ export class Verdict {
   readonly retried: PendingRecord[] = [];
   readonly retryDelays: number[] = [];
   /**
-   * Stored on a shard the map does not know: settle with {@linkcode Retrier.land} once
-   * the refreshing map knows it, or at once when no refresh is running.
+   * Stored on a shard the map does not know: the stream's pipeline parks them and they
+   * are settled with {@linkcode Retrier.land} once a listing knows the shard (or a
+   * listing started after they landed does not show it, or their TTL has passed).
    */
   readonly landings: Landing[] = [];
   /**
@@ -234,11 +235,14 @@ export class Retrier {
   /**
    * Decides a stored record by where it landed: success when the landing shard's range
    * holds its hash key, otherwise a `Wrong Shard` retry (KCL-style consumers drop a
-   * sub-record stored outside its shard's range).
+   * sub-record stored outside its shard's range). A shard the map does not know, even
+   * after a listing that started once the record was stored, has a range that cannot be
+   * learned: the record is sent again, since a copy too many is better than one dropped.
    *
    * @param verdict Where the decision goes.
    * @param landing Where the record landed.
-   * @param landed The landing shard, if the map knows it.
+   * @param landed The landing shard, if the map knows it; only `undefined` after a
+   * listing that started after the landing, or past the record's TTL.
    * @param routed Whether the record is known to belong there regardless of the map.
    */
   land(verdict: Verdict, landing: Landing, landed: Shard | undefined, routed = false): void {
@@ -250,8 +254,11 @@ export class Retrier {
       verdict.landedWell.push(landing);
       return;
     }
-    const message = `Stored on ${shardId}, whose hash range does not hold this record's hash ` +
-      `key; consumers that deaggregate like the KCL drop it there, so it is sent again`;
+    const message = landed === undefined
+      ? `Stored on ${shardId}, a shard no listing showed open, so whether its hash range ` +
+        `holds this record's hash key cannot be known; it is sent again`
+      : `Stored on ${shardId}, whose hash range does not hold this record's hash key; ` +
+        `consumers that deaggregate like the KCL drop it there, so it is sent again`;
     member.misrouted(
       failedAttempt(landing, member, ErrorCodes.wrongShard, message, { shardId, sequenceNumber }),
     );

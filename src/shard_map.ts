@@ -115,6 +115,10 @@ export class ShardMap {
   #byId = new Map<string, Shard>();
   #updatedAt = -Infinity;
   #generation = 0;
+  /** Listings started so far; the running one, if any, is the last. */
+  #listingsStarted = 0;
+  /** The number (1-based) of the listing the snapshot comes from, or 0. */
+  #snapshotListing = 0;
   /** How listings keep failing: 1 s growing ×1.5 up to 30 s unless configured. */
   readonly #backoff: BackoffPolicy;
   /** Failed listings in a row. */
@@ -154,6 +158,26 @@ export class ShardMap {
   /** Counts successful listings; a record predicted under generation g is stale after. */
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * Listings started so far. A snapshot from a listing numbered above a value read at
+   * some moment saw the stream as it was after that moment (see
+   * {@linkcode ShardMap.listedSince}).
+   */
+  get listingsStarted(): number {
+    return this.#listingsStarted;
+  }
+
+  /**
+   * Whether the snapshot comes from a listing started after `listingsStarted` read `mark`,
+   * so it shows every shard that was open by then.
+   *
+   * @param mark A value of {@linkcode ShardMap.listingsStarted}.
+   * @returns `true` when the snapshot is that recent.
+   */
+  listedSince(mark: number): boolean {
+    return this.#snapshotListing > mark;
   }
 
   /** The error of the last failed listing, if the last listing failed. */
@@ -222,6 +246,15 @@ export class ShardMap {
     return this.#abort !== undefined;
   }
 
+  /**
+   * Lists the shards again now, whatever the last listing showed, unless a listing is
+   * running or a failed one waits for its backoff: a record stored on a shard the map
+   * does not know needs a listing that started after it was stored.
+   */
+  refresh(): void {
+    if (this.#state === "ready") this.#refresh();
+  }
+
   /** Stops listing and cancels timers. */
   close(): void {
     this.#closed = true;
@@ -237,6 +270,7 @@ export class ShardMap {
     this.#state = "updating";
     const abort = new AbortController();
     this.#abort = abort;
+    const listing = ++this.#listingsStarted;
     this.#scheduler.schedule(
       this.#timeout,
       this.#scheduler.clock.now() + (this.#options.requestTimeoutMs ?? 6000),
@@ -245,7 +279,7 @@ export class ShardMap {
       (shards) => {
         this.#abort = undefined;
         this.#scheduler.cancel(this.#timeout);
-        if (!this.#closed) this.#install(shards);
+        if (!this.#closed) this.#install(shards, listing);
       },
       (error: unknown) => {
         this.#abort = undefined;
@@ -296,7 +330,7 @@ export class ShardMap {
     throw new InvalidListingError(`ListShards returned more than ${MAX_PAGES} pages`);
   }
 
-  #install(listed: Shard[]): void {
+  #install(listed: Shard[], listing: number): void {
     if (listed.length === 0) {
       this.#fail(
         new InvalidListingError(`ListShards returned no open shards for '${this.#options.stream}'`),
@@ -331,6 +365,7 @@ export class ShardMap {
     this.#byId = byId;
     this.#updatedAt = now;
     this.#generation++;
+    this.#snapshotListing = listing;
     this.#state = "ready";
     this.#lastError = undefined;
     this.#failures = 0;

@@ -65,11 +65,14 @@ test("StreamPipeline.flush() sends what it holds at once", async () => {
   scheduler.close();
 });
 
-test("StreamPipeline.park() keeps a landing only while the map is refreshing", async () => {
-  const { clock, scheduler, pipeline } = setup();
+test("StreamPipeline.park() holds a landing and asks the shard map for a fresh listing", async () => {
+  const { clock, scheduler, pipeline, listings } = setup();
   await clock.advance(0);
+  const before = listings();
   const landing = {} as Parameters<StreamPipeline["park"]>[0];
-  assert.equal(pipeline.park(landing), false, "no refresh running: decide now");
+  pipeline.park(landing);
+  await clock.advance(0);
+  assert.equal(listings(), before + 1, "the landing's shard is looked up by a new listing");
   pipeline.close();
   scheduler.close();
 });
