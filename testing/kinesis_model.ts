@@ -30,6 +30,7 @@
  * @module
  */
 
+import { streamNameOf } from "../src/_stream_ref.ts";
 import { deaggregate, isAggregated } from "../src/codec.ts";
 import type { Clock } from "../src/clock.ts";
 import {
@@ -210,7 +211,8 @@ export class KinesisModel {
    * @throws {Error} Named `ResourceNotFoundException` for an unknown stream.
    */
   putRecords(input: PutRecordsInput, producer = "producer"): PutRecordsOutput {
-    const shards = this.#shardsOf(input.StreamName);
+    const stream = input.StreamName ?? streamNameOf(input.StreamARN ?? "");
+    const shards = this.#shardsOf(stream);
     const now = this.#clock.now();
     const second = this.#second(now);
     const producerCounts = second.producers[producer] ??= emptyCounts();
@@ -242,7 +244,7 @@ export class KinesisModel {
         counts.bytes += cost;
       }
       if (this.#keep) {
-        this.#stored.get(input.StreamName)!.push({
+        this.#stored.get(stream)!.push({
           shardId: shard.id,
           sequenceNumber,
           partitionKey: entry.PartitionKey,
