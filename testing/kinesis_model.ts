@@ -261,12 +261,12 @@ export class KinesisModel {
   /**
    * Lists every shard of a stream in one page.
    *
-   * @param input The request; `StreamName` is required.
+   * @param input The request; `StreamName` or `StreamARN` is required.
    * @returns The shards with their hash ranges.
    * @throws {Error} Named `ResourceNotFoundException` for an unknown stream.
    */
   listShards(input: ListShardsInput): ListShardsOutput {
-    const shards = this.#shardsOf(input.StreamName ?? "");
+    const shards = this.#shardsOf(input.StreamName ?? streamNameOf(input.StreamARN ?? ""));
     return {
       Shards: shards.map((shard) => ({
         ShardId: shard.id,
