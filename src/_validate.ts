@@ -79,11 +79,22 @@ export function validateRecord(record: UserRecord, rules: RecordRules): PendingR
     );
   }
   const size = data.length + partitionKeyBytes;
-  if (size > rules.maxRecordSize) {
-    throw new ValidationError(
-      `A record's data plus partition key must be at most ${rules.maxRecordSize} bytes ('maxRecordSize'): got ${size}`,
-      { field: "data" },
-    );
-  }
+  checkRecordSize(size, rules.maxRecordSize, "'maxRecordSize'");
   return PendingRecord.create(record, stream, data, partitionKeyBytes, scratch);
+}
+
+/**
+ * Refuses a record larger than `limit`.
+ *
+ * @param size The record's data plus partition key bytes.
+ * @param limit The largest size allowed.
+ * @param source Where the limit comes from, for the message.
+ * @throws {ValidationError} When `size` is over `limit`.
+ */
+export function checkRecordSize(size: number, limit: number, source: string): void {
+  if (size <= limit) return;
+  throw new ValidationError(
+    `A record's data plus partition key must be at most ${limit} bytes (${source}): got ${size}`,
+    { field: "data" },
+  );
 }

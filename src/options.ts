@@ -69,11 +69,12 @@ export interface ProducerOptions {
   /** Admitted bytes not yet settled before `put()` waits (≥ maxRecordSize). @default {268435456} */
   maxOutstandingBytes?: number;
   /**
-   * Largest record, data plus partition key bytes (1 .. 10485760). Kinesis streams take
-   * 1 MiB records unless their `MaxRecordSizeInKiB` was raised (up to 10 MiB); a record over
+   * Largest record, data plus partition key bytes (1 .. 10485760), or `"stream"`: each
+   * stream's own limit, read once with DescribeStreamSummary (`MaxRecordSizeInKiB`). Kinesis
+   * streams take 1 MiB records unless their limit was raised (up to 10 MiB); a record over
    * the stream's limit fails at once with the service's code. @default {1048576}
    */
-  maxRecordSize?: number;
+  maxRecordSize?: number | "stream";
   /** Most PutRecords calls in flight (1 .. 256; the C++ `MaxConnections`). @default {24} */
   maxInFlightRequests?: number;
   /**
@@ -118,7 +119,10 @@ export interface ResolvedProducerOptions {
   failIfThrottled: boolean;
   maxOutstandingRecords: number;
   maxOutstandingBytes: number;
+  /** The largest record size; 10 MiB when each stream's own limit is read. */
   maxRecordSize: number;
+  /** `maxRecordSize: "stream"`: read each stream's limit with DescribeStreamSummary. */
+  recordSizeFromStream: boolean;
   maxInFlightRequests: number;
   requestTimeoutMs: number;
   metricsLevel: MetricsLevel;
@@ -182,7 +186,8 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     );
   }
   checkKeys(options);
-  const maxRecordSize = number(options, "maxRecordSize", 1 * MiB, 1, 10 * MiB, true);
+  const recordSizeFromStream = options.maxRecordSize === "stream";
+  const maxRecordSize = recordSizeFromStream ? 10 * MiB : maxRecordSizeOption(options);
   const resolved: ResolvedProducerOptions = {
     region: optionalString(options, "region"),
     endpoint: endpoint(options),
@@ -223,6 +228,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
       true,
     ),
     maxRecordSize,
+    recordSizeFromStream,
     maxInFlightRequests: number(options, "maxInFlightRequests", 24, 1, 256, true),
     requestTimeoutMs: number(options, "requestTimeoutMs", 6000, 100, 600_000),
     metricsLevel: oneOf<MetricsLevel>(options, "metricsLevel", "none", [
@@ -326,6 +332,14 @@ function number(
     );
   }
   return value as number;
+}
+
+function maxRecordSizeOption(options: ProducerOptions): number {
+  const value = options.maxRecordSize;
+  if (typeof value === "string") {
+    fail("maxRecordSize", "an integer between 1 and 10485760, or 'stream'", value);
+  }
+  return number(options, "maxRecordSize", 1 * MiB, 1, 10 * MiB, true);
 }
 
 function positive(options: ProducerOptions, name: keyof ProducerOptions, fallback: number): number {
