@@ -154,8 +154,8 @@ export const HELP: string =
   `webkpl: put newline-delimited records from standard input into a Kinesis stream.
 
 Usage:
-  deno run -A jsr:@webkpl/kpl/cli put --stream NAME [options] < records
-  bun cli.ts put --stream NAME [options] < records
+  deno run -A jsr:@webkpl/kpl/cli put --stream NAME|ARN [options] < records
+  bun cli.ts put --stream NAME|ARN [options] < records
 
 Every record is aggregated, routed to its predicted shard, rate limited per shard and
 retried by error class; the run ends when every record has a result.
@@ -170,7 +170,7 @@ Input:
   --random-key              json: ignore "partitionKey" and use a random key.
 
 Destination:
-  --stream NAME             the stream (required).
+  --stream NAME|ARN         the stream, by name or ARN (required).
   --region REGION           AWS region (default: the SDK's chain, e.g. AWS_REGION).
   --endpoint URL            Kinesis endpoint, e.g. http://127.0.0.1:4567 for an emulator.
                             Credentials come from the SDK's chain (environment, shared files).

@@ -28,6 +28,8 @@ export * from "./src/errors.ts";
 export { classifyErrorCode, type ErrorClass, ErrorCodes } from "./src/error_codes.ts";
 export type {
   DefaultKinesisClientOptions,
+  DescribeStreamSummaryInput,
+  DescribeStreamSummaryOutput,
   KinesisCallOptions,
   KinesisClient,
   KinesisCredentials,

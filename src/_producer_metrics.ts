@@ -5,6 +5,7 @@
 // is called only when metrics are on, so a producer without metrics pays one branch.
 
 import type { PendingRecord } from "./_pending_record.ts";
+import { streamNameOf } from "./_stream_ref.ts";
 import { ErrorCodes } from "./error_codes.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import type {
@@ -143,7 +144,8 @@ export class ProducerMetrics {
   #dimensions(stream: string): StreamDimensions {
     let dimensions = this.#streams.get(stream);
     if (dimensions === undefined) {
-      dimensions = new StreamDimensions(stream);
+      // A stream given by ARN is still named by its name: dashboards key on the name.
+      dimensions = new StreamDimensions(streamNameOf(stream));
       this.#streams.set(stream, dimensions);
     }
     return dimensions;

@@ -7,6 +7,7 @@
 import { classifyErrorCode, ErrorCodes } from "./error_codes.ts";
 import { type DescribedError, describeError, type KinesisClient } from "./kinesis_client.ts";
 import { Deadline, type Scheduler } from "./scheduler.ts";
+import { streamTarget } from "./_stream_ref.ts";
 
 /** What the check needs from the producer. */
 export interface ReadinessOptions {
@@ -76,7 +77,7 @@ export async function checkReadiness(
   scheduler.schedule(timeout, scheduler.clock.now() + options.requestTimeoutMs);
   try {
     await client.listShards(
-      { StreamName: stream, MaxResults: 1, ShardFilter: { Type: "AT_LATEST" } },
+      { ...streamTarget(stream), MaxResults: 1, ShardFilter: { Type: "AT_LATEST" } },
       { signal: abort.signal },
     );
     return undefined;

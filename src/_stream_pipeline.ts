@@ -26,6 +26,8 @@ const FIRST_LISTING_GRACE_MS = 1000;
  * `recordMaxBufferedTimeMs`).
  */
 const LINGER = { maxMs: 50, share: 0.2 } as const;
+/** The record size every Kinesis stream takes: its default `MaxRecordSizeInKiB`, 1 MiB. */
+const EVERY_STREAM_TAKES = 1024 * 1024;
 /** Room an aggregated record keeps for its partition key and framing within `maxRecordSize`. */
 const AGGREGATE_OVERHEAD_BYTES = 1024;
 
@@ -99,10 +101,13 @@ export class StreamPipeline {
       scheduler,
       enabled: options.aggregationEnabled,
       maxCount: options.aggregationMaxCount,
-      // An aggregated record's data plus its partition key must fit in one Kinesis record.
+      // An aggregated record's data plus its partition key must fit in one Kinesis record;
+      // with each stream's own limit, in the 1 MiB every stream takes, so an aggregate is
+      // never refused for a size none of its members has.
       maxSize: Math.min(
         options.aggregationMaxSize,
-        options.maxRecordSize - AGGREGATE_OVERHEAD_BYTES,
+        (options.recordSizeFromStream ? EVERY_STREAM_TAKES : options.maxRecordSize) -
+          AGGREGATE_OVERHEAD_BYTES,
       ),
       predict: (record) => {
         const generation = shardMap.generation;

@@ -4,6 +4,7 @@
 
 import { kindOf } from "./_describe.ts";
 import { PendingRecord } from "./_pending_record.ts";
+import { isValidStream, STREAM_RULE } from "./_stream_ref.ts";
 import { utf8Length } from "./_utf8.ts";
 import { ValidationError } from "./errors.ts";
 import {
@@ -12,7 +13,6 @@ import {
   hashPartitionKey,
   parseExplicitHashKey,
 } from "./hash_key.ts";
-import { isValidStreamName } from "./options.ts";
 import type { UserRecord } from "./record.ts";
 
 const UTF8 = new TextEncoder();
@@ -50,11 +50,11 @@ export function validateRecord(record: UserRecord, rules: RecordRules): PendingR
     );
   }
   if (
-    typeof stream !== "string" || (!rules.knownStreams.has(stream) && !isValidStreamName(stream))
+    typeof stream !== "string" || (!rules.knownStreams.has(stream) && !isValidStream(stream))
   ) {
-    const shown = typeof stream === "string" ? `'${stream.slice(0, 140)}'` : typeof stream;
+    const shown = typeof stream === "string" ? `'${stream.slice(0, 200)}'` : typeof stream;
     throw new ValidationError(
-      `The record's 'stream' must be 1 to 128 letters, digits, '_', '.' or '-': got ${shown}`,
+      `The record's 'stream' must be ${STREAM_RULE}: got ${shown}`,
       { field: "stream" },
     );
   }
@@ -79,11 +79,22 @@ export function validateRecord(record: UserRecord, rules: RecordRules): PendingR
     );
   }
   const size = data.length + partitionKeyBytes;
-  if (size > rules.maxRecordSize) {
-    throw new ValidationError(
-      `A record's data plus partition key must be at most ${rules.maxRecordSize} bytes ('maxRecordSize'): got ${size}`,
-      { field: "data" },
-    );
-  }
+  checkRecordSize(size, rules.maxRecordSize, "'maxRecordSize'");
   return PendingRecord.create(record, stream, data, partitionKeyBytes, scratch);
+}
+
+/**
+ * Refuses a record larger than `limit`.
+ *
+ * @param size The record's data plus partition key bytes.
+ * @param limit The largest size allowed.
+ * @param source Where the limit comes from, for the message.
+ * @throws {ValidationError} When `size` is over `limit`.
+ */
+export function checkRecordSize(size: number, limit: number, source: string): void {
+  if (size <= limit) return;
+  throw new ValidationError(
+    `A record's data plus partition key must be at most ${limit} bytes (${source}): got ${size}`,
+    { field: "data" },
+  );
 }

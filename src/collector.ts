@@ -11,6 +11,14 @@ import type { Shard } from "./shard_map.ts";
 /** Bytes for one shard that close a request early, as in the C++ KPL. */
 export const SHARD_SHARE_TRIGGER = 256 * 1024;
 
+/**
+ * Kinesis records larger than this travel alone: Kinesis takes 1 MiB records on a stream
+ * whose `MaxRecordSizeInKiB` was not raised, and an emulator may refuse a larger one for
+ * the whole request (kinesalite answers `ValidationException`), which must fail only that
+ * record, never its neighbours.
+ */
+export const ALONE_ABOVE_BYTES = 1024 * 1024;
+
 /** Options for {@linkcode Collector}. */
 export interface CollectorOptions {
   /** Drives the request deadline. */
@@ -31,7 +39,7 @@ export interface CollectorOptions {
 /**
  * Closes a request when it reaches `maxCount` records or `maxSize` bytes, when one
  * shard's share reaches 256 KiB (so no shard gets a burst), or at the earliest deadline
- * of its records. A Kinesis record larger than `maxSize` goes alone.
+ * of its records. A Kinesis record larger than `maxSize` or than 1 MiB goes alone.
  */
 export class Collector implements DeadlineTask {
   readonly #options: CollectorOptions;
@@ -64,14 +72,19 @@ export class Collector implements DeadlineTask {
    */
   put(record: KinesisRecord): void {
     const { maxCount, maxSize, lingerMs } = this.#options;
+    const alone = record.requestSize > ALONE_ABOVE_BYTES;
     if (
       this.#records.length > 0 &&
-      (this.#records.length + 1 > maxCount || this.#size + record.requestSize > maxSize)
+      (alone || this.#records.length + 1 > maxCount || this.#size + record.requestSize > maxSize)
     ) {
       this.#emit();
     }
     this.#records.push(record);
     this.#size += record.requestSize;
+    if (alone) {
+      this.#emit();
+      return;
+    }
     let share = 0;
     const shard = record.predictedShard;
     if (shard !== null) {

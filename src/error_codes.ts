@@ -31,6 +31,8 @@ export const ErrorCodes = {
   credentialsError: "CredentialsError",
   /** The credentials provider failed but marked its error as retryable. */
   credentialsUnavailable: "CredentialsUnavailable",
+  /** The endpoint refused the request's size (HTTP 413 Request Entity Too Large). */
+  requestTooLarge: "RequestEntityTooLarge",
   /** Per-record Kinesis throttling. */
   throughputExceeded: "ProvisionedThroughputExceededException",
 } as const;
@@ -55,6 +57,7 @@ const PERMANENT: ReadonlySet<string> = new Set([
   "NotAuthorized",
   "OptInRequired",
   ErrorCodes.recordCountMismatch,
+  ErrorCodes.requestTooLarge,
   ErrorCodes.clientError,
   ErrorCodes.credentialsError,
   // The runtime or the SDK cannot make the call at all: a denied permission (Deno) or no

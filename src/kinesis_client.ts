@@ -1,5 +1,5 @@
 /**
- * The two Kinesis calls the producer makes, as an interface. By default the AWS SDK
+ * The Kinesis calls the producer makes, as an interface. By default the AWS SDK
  * implements it, loaded with a dynamic `import()` only when a producer needs it and none
  * was injected; tests and custom transports pass their own.
  *
@@ -18,10 +18,15 @@ export interface PutRecordsRequestEntry {
   ExplicitHashKey?: string;
 }
 
-/** A PutRecords request. */
+/**
+ * A PutRecords request. The producer sets exactly one of `StreamName` and `StreamARN`: the
+ * ARN when the record's stream was given as one.
+ */
 export interface PutRecordsInput {
-  /** The stream. */
-  StreamName: string;
+  /** The stream's name. */
+  StreamName?: string;
+  /** The stream's ARN, `arn:aws:kinesis:<region>:<account>:stream/<name>`. */
+  StreamARN?: string;
   /** Up to 500 entries. */
   Records: PutRecordsRequestEntry[];
 }
@@ -48,8 +53,10 @@ export interface PutRecordsOutput {
 
 /** A ListShards request: either the first page (stream and filter) or a later one. */
 export interface ListShardsInput {
-  /** The stream (first page only). */
+  /** The stream's name (first page only, unless the stream was given by ARN). */
   StreamName?: string;
+  /** The stream's ARN (first page only, when the stream was given by ARN). */
+  StreamARN?: string;
   /** The token from the previous page (later pages only). */
   NextToken?: string;
   /** Page size. */
@@ -78,6 +85,27 @@ export interface ListShardsOutput {
   NextToken?: string | undefined;
 }
 
+/** A DescribeStreamSummary request: the stream by name or by ARN. */
+export interface DescribeStreamSummaryInput {
+  /** The stream's name. */
+  StreamName?: string;
+  /** The stream's ARN. */
+  StreamARN?: string;
+}
+
+/** The part of a DescribeStreamSummary response the producer reads. */
+export interface DescribeStreamSummaryOutput {
+  /** The stream's summary. */
+  StreamDescriptionSummary?: {
+    /** The stream's name. */
+    StreamName?: string | undefined;
+    /** The stream's ARN. */
+    StreamARN?: string | undefined;
+    /** The largest record the stream takes, in KiB; absent means 1024 (1 MiB). */
+    MaxRecordSizeInKiB?: number | undefined;
+  } | undefined;
+}
+
 /** Options passed with every call. */
 export interface KinesisCallOptions {
   /** Aborts the call (request timeout, or the producer closing). */
@@ -102,6 +130,18 @@ export interface KinesisClient {
    * @returns The page; throws on failure.
    */
   listShards(input: ListShardsInput, options: KinesisCallOptions): Promise<ListShardsOutput>;
+  /**
+   * Describes a stream; optional. The producer calls it once per stream when
+   * `maxRecordSize` is `"stream"`, to read the stream's `MaxRecordSizeInKiB`.
+   *
+   * @param input The request.
+   * @param options The abort signal.
+   * @returns The summary; throws on failure.
+   */
+  describeStreamSummary?(
+    input: DescribeStreamSummaryInput,
+    options: KinesisCallOptions,
+  ): Promise<DescribeStreamSummaryOutput>;
   /** Releases connections; called once when the producer closes. */
   close?(): void | Promise<void>;
 }
@@ -163,8 +203,21 @@ export function describeError(error: unknown, timedOut: boolean): DescribedError
   if (typeof error !== "object" || error === null) {
     return { code: ErrorCodes.networkError, message: String(error) };
   }
-  const { name, message, cause } = error as { name?: unknown; message?: unknown; cause?: unknown };
+  const { name, message, cause, $metadata } = error as {
+    name?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+  };
   const text = typeof message === "string" ? message : String(error);
+  // The SDK names an HTTP 413 "Unknown"; the endpoint refused the body's size, and sending
+  // the same body again cannot help (kinesalite answers 413 above about 6 MiB).
+  if ($metadata?.httpStatusCode === 413) {
+    return {
+      code: ErrorCodes.requestTooLarge,
+      message: "The endpoint refused the request's size (HTTP 413)",
+    };
+  }
   if (typeof name === "string" && name !== "" && !TRANSPORT_ERROR_NAMES.has(name)) {
     return { code: name, message: text };
   }
@@ -329,6 +382,10 @@ export async function createDefaultKinesisClient(
     async listShards(input, { signal }) {
       await checkCredentials();
       return client.send(new sdk.ListShardsCommand(input), { abortSignal: signal });
+    },
+    async describeStreamSummary(input, { signal }) {
+      await checkCredentials();
+      return client.send(new sdk.DescribeStreamSummaryCommand(input), { abortSignal: signal });
     },
     close() {
       client.destroy();

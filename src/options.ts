@@ -6,6 +6,7 @@
  */
 
 import { LOGGER_METHODS, OptionChecks } from "./_option_checks.ts";
+import { isValidStream, STREAM_RULE } from "./_stream_ref.ts";
 import type { Clock } from "./clock.ts";
 import {
   credentialsProblem,
@@ -26,7 +27,11 @@ export interface ProducerOptions {
   credentials?: KinesisCredentials | (() => Promise<KinesisCredentials>);
   /** A Kinesis client to use instead of the AWS SDK; wins over region/endpoint/credentials. */
   kinesisClient?: KinesisClient;
-  /** The stream for records that do not name one. */
+  /**
+   * The stream for records that do not name one: a stream name, or a stream ARN
+   * (`arn:aws:kinesis:us-east-1:123456789012:stream/events`), which requests then carry as
+   * `StreamARN`.
+   */
   stream?: string;
   /** Pack user records into aggregated Kinesis records. @default {true} */
   aggregationEnabled?: boolean;
@@ -38,7 +43,8 @@ export interface ProducerOptions {
   collectionMaxCount?: number;
   /**
    * Most bytes per PutRecords call, counted as Σ(partition key + data)
-   * (52224 .. 5242880). @default {5242880}
+   * (52224 .. 10485760: Kinesis takes up to 10 MiB per call). A Kinesis record larger than
+   * this, or larger than 1 MiB, travels alone in its own call. @default {5242880}
    */
   collectionMaxSize?: number;
   /** How long a record may wait for companions before it is sent (≥ 0). @default {100} */
@@ -63,11 +69,21 @@ export interface ProducerOptions {
   maxOutstandingRecords?: number;
   /** Admitted bytes not yet settled before `put()` waits (≥ maxRecordSize). @default {268435456} */
   maxOutstandingBytes?: number;
-  /** Largest record, data plus partition key bytes (≤ 10 MiB). @default {1048576} */
-  maxRecordSize?: number;
+  /**
+   * Largest record, data plus partition key bytes (1 .. 10485760), or `"stream"`: each
+   * stream's own limit, read once with DescribeStreamSummary (`MaxRecordSizeInKiB`). Kinesis
+   * streams take 1 MiB records unless their limit was raised (up to 10 MiB); a record over
+   * the stream's limit fails at once with the service's code. @default {1048576}
+   */
+  maxRecordSize?: number | "stream";
   /** Most PutRecords calls in flight (1 .. 256; the C++ `MaxConnections`). @default {24} */
   maxInFlightRequests?: number;
-  /** Per-request timeout (100 .. 600000). @default {6000} */
+  /**
+   * Per-request timeout (100 .. 600000), for calls within Kinesis' classic limits (records
+   * up to 1 MiB, calls up to 5 MiB). A larger call gets this much per MiB of its largest
+   * record, or per 5 MiB of the call, whichever is more, but no longer than its records'
+   * TTL allows. @default {6000}
+   */
   requestTimeoutMs?: number;
   /** Which metrics are recorded. @default {"none"} */
   metricsLevel?: MetricsLevel;
@@ -104,7 +120,10 @@ export interface ResolvedProducerOptions {
   failIfThrottled: boolean;
   maxOutstandingRecords: number;
   maxOutstandingBytes: number;
+  /** The largest record size; 10 MiB when each stream's own limit is read. */
   maxRecordSize: number;
+  /** `maxRecordSize: "stream"`: read each stream's limit with DescribeStreamSummary. */
+  recordSizeFromStream: boolean;
   maxInFlightRequests: number;
   requestTimeoutMs: number;
   metricsLevel: MetricsLevel;
@@ -117,7 +136,6 @@ export interface ResolvedProducerOptions {
 }
 
 const MiB = 1024 * 1024;
-const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
 const HTTP_URL = /^https?:\/\/[^/?#]/i;
 
 // Every key of ProducerOptions, so a misspelt one (`recordMaxBufferedTime`) is refused
@@ -169,7 +187,8 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     );
   }
   checkKeys(options);
-  const maxRecordSize = number(options, "maxRecordSize", 1 * MiB, 1, 10 * MiB, true);
+  const recordSizeFromStream = options.maxRecordSize === "stream";
+  const maxRecordSize = recordSizeFromStream ? 10 * MiB : maxRecordSizeOption(options);
   const resolved: ResolvedProducerOptions = {
     region: optionalString(options, "region"),
     endpoint: endpoint(options),
@@ -187,7 +206,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     ),
     aggregationMaxSize: number(options, "aggregationMaxSize", 51200, 64, maxRecordSize, true),
     collectionMaxCount: number(options, "collectionMaxCount", 500, 1, 500, true),
-    collectionMaxSize: number(options, "collectionMaxSize", 5 * MiB, 52224, 5 * MiB, true),
+    collectionMaxSize: number(options, "collectionMaxSize", 5 * MiB, 52224, 10 * MiB, true),
     recordMaxBufferedTimeMs: number(options, "recordMaxBufferedTimeMs", 100, 0, Infinity),
     recordTtlMs: number(options, "recordTtlMs", 30_000, 100, Infinity),
     rateLimit: positive(options, "rateLimit", 150),
@@ -210,6 +229,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
       true,
     ),
     maxRecordSize,
+    recordSizeFromStream,
     maxInFlightRequests: number(options, "maxInFlightRequests", 24, 1, 256, true),
     requestTimeoutMs: number(options, "requestTimeoutMs", 6000, 100, 600_000),
     metricsLevel: oneOf<MetricsLevel>(options, "metricsLevel", "none", [
@@ -237,16 +257,6 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     );
   }
   return resolved;
-}
-
-/**
- * Whether `name` is a valid Kinesis stream name (1 to 128 of `a-z A-Z 0-9 _ . -`).
- *
- * @param name A candidate name.
- * @returns `true` when valid.
- */
-export function isValidStreamName(name: unknown): name is string {
-  return typeof name === "string" && STREAM_NAME.test(name);
 }
 
 function checkKeys(options: ProducerOptions): void {
@@ -312,6 +322,14 @@ function number(
   return check.number(name, get(options, name) ?? fallback, { min, max, integer });
 }
 
+function maxRecordSizeOption(options: ProducerOptions): number {
+  const value = options.maxRecordSize;
+  if (typeof value === "string") {
+    fail("maxRecordSize", "an integer between 1 and 10485760, or 'stream'", value);
+  }
+  return number(options, "maxRecordSize", 1 * MiB, 1, 10 * MiB, true);
+}
+
 function positive(options: ProducerOptions, name: keyof ProducerOptions, fallback: number): number {
   return check.positive(name, get(options, name) ?? fallback);
 }
@@ -374,9 +392,7 @@ function credentials(
 
 function streamOption(options: ProducerOptions): string | undefined {
   const value = options.stream;
-  if (value !== undefined && !isValidStreamName(value)) {
-    fail("stream", "a stream name of 1 to 128 letters, digits, '_', '.' or '-'", value);
-  }
+  if (value !== undefined && !isValidStream(value)) fail("stream", STREAM_RULE, value);
   return value;
 }
 

@@ -20,7 +20,8 @@ import type { ProducerPort } from "./_producer_port.ts";
 import { ManagerView, ProducerMetrics } from "./_producer_metrics.ts";
 import { Settlement } from "./_settlement.ts";
 import { StreamPipeline } from "./_stream_pipeline.ts";
-import { type RecordRules, validateRecord } from "./_validate.ts";
+import { checkRecordSize, type RecordRules, validateRecord } from "./_validate.ts";
+import { RecordLimit } from "./_record_limit.ts";
 import { within } from "./_within.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { ErrorCodes } from "./error_codes.ts";
@@ -98,6 +99,8 @@ export class Producer implements AsyncDisposable {
   /** UserRecordsPending is a detailed metric; below that the sampler would only spin. */
   readonly #samplePendingOn: boolean;
   readonly #streams = new Map<string, StreamPipeline>();
+  /** Each stream's record size limit, when `maxRecordSize` is `"stream"`. */
+  readonly #recordLimits = new Map<string, RecordLimit>();
   readonly #rules: RecordRules;
   readonly #ledger: OutstandingLedger;
   readonly #admission: Admission;
@@ -279,7 +282,13 @@ export class Producer implements AsyncDisposable {
       requestTimeoutMs: this.#options.requestTimeoutMs,
       signal: options?.signal,
     });
-    if (failure === undefined) return;
+    if (failure === undefined) {
+      const stream = this.#options.stream;
+      if (this.#options.recordSizeFromStream && stream !== undefined) {
+        await this.#recordLimitOf(stream).read(stream, () => this.#getClient(), this.#logger);
+      }
+      return;
+    }
     if (failure.affectsEveryRecord) {
       // From now on the client is this failure: requests fail with its code at once.
       const previous = this.#client;
@@ -575,7 +584,22 @@ export class Producer implements AsyncDisposable {
     if (this.#closed) throw new ProducerClosedError();
     const pending = validateRecord(record, this.#rules);
     if (!this.#streams.has(pending.stream)) this.#createPipeline(pending.stream);
+    if (this.#options.recordSizeFromStream) {
+      const limit = this.#recordLimitOf(pending.stream);
+      if (limit.fromStream) checkRecordSize(pending.size, limit.bytes, "the stream's limit");
+    }
     return pending;
+  }
+
+  /** The stream's record size limit, read once when `maxRecordSize` is `"stream"`. */
+  #recordLimitOf(stream: string): RecordLimit {
+    let limit = this.#recordLimits.get(stream);
+    if (limit === undefined) {
+      limit = new RecordLimit(this.#options.maxRecordSize);
+      this.#recordLimits.set(stream, limit);
+      limit.read(stream, () => this.#getClient(), this.#logger);
+    }
+    return limit;
   }
 
   #admit(record: PendingRecord): void {
@@ -680,6 +704,7 @@ export class Producer implements AsyncDisposable {
     // Every record has settled: nothing may be sent again.
     this.#scheduler.cancel(this.#pendingSampler);
     for (const pipeline of this.#streams.values()) pipeline.close();
+    for (const limit of this.#recordLimits.values()) limit.close();
     this.#sender.close();
     await this.#sender.idle();
     if (this.#samplePendingOn) this.#samplePending(this.#clock.now(), false);

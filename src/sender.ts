@@ -9,6 +9,7 @@ import {
   type DescribedError,
   describeError,
   type KinesisClient,
+  type PutRecordsInput,
   type PutRecordsRequestEntry,
   type PutRecordsResultEntry,
 } from "./kinesis_client.ts";
@@ -16,6 +17,7 @@ import type { KinesisRecord } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import { ErrorCodes } from "./error_codes.ts";
 import { Queue } from "./_queue.ts";
+import { streamTarget } from "./_stream_ref.ts";
 import type { Logger } from "./logger.ts";
 
 /** One PutRecords call and, once it ends, its outcome. */
@@ -209,12 +211,11 @@ export class Sender {
     }
     const clock = this.#scheduler.clock;
     call.startedAt = clock.now();
-    this.#scheduler.schedule(call.timeout, call.startedAt + this.#options.requestTimeoutMs);
+    this.#scheduler.schedule(call.timeout, timeoutAt(call, this.#options.requestTimeoutMs));
     const signal = call.abortController.signal;
+    const input: PutRecordsInput = { ...streamTarget(call.stream), Records: entries };
     this.#options.client()
-      .then((client) =>
-        client.putRecords({ StreamName: call.stream, Records: entries }, { signal })
-      )
+      .then((client) => client.putRecords(input, { signal }))
       .then(
         (output) => {
           call.entries = output.Records ?? [];
@@ -252,4 +253,30 @@ export class Sender {
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+// Kinesis' classic limits, for which the C++ KPL's 6 s request timeout was sized: 1 MiB per
+// record and 5 MiB per call (the API reference in docs/architecture.md, "Sources").
+const CLASSIC_RECORD_BYTES = 1024 * 1024;
+const CLASSIC_CALL_BYTES = 5 * 1024 * 1024;
+
+/**
+ * When `call` times out. A call within the classic limits gets `requestTimeoutMs`; a larger
+ * one takes longer to upload and to store (kinesis-local needs about 4 s for one 6 MiB
+ * record), so it gets that much per MiB of its largest record or per 5 MiB of the call,
+ * whichever is more, but no later than its last record's TTL, which bounds it anyway.
+ */
+function timeoutAt(call: PutRecordsCall, requestTimeoutMs: number): number {
+  let largest = 0;
+  let total = 0;
+  let expiresAt = 0;
+  for (const record of call.records) {
+    if (record.requestSize > largest) largest = record.requestSize;
+    if (record.expiresAt > expiresAt) expiresAt = record.expiresAt;
+    total += record.requestSize;
+  }
+  const scale = Math.max(1, largest / CLASSIC_RECORD_BYTES, total / CLASSIC_CALL_BYTES);
+  const base = call.startedAt + requestTimeoutMs;
+  if (scale === 1) return base;
+  return Math.max(base, Math.min(call.startedAt + requestTimeoutMs * scale, expiresAt));
 }

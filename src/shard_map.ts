@@ -10,6 +10,7 @@ import { compareHashKeys, type HashKey, hashKeyFromDecimal } from "./hash_key.ts
 import type { ListShardsInput, ListShardsOutput } from "./kinesis_client.ts";
 import { type DescribedError, describeError } from "./kinesis_client.ts";
 import { classifyErrorCode } from "./error_codes.ts";
+import { streamTarget } from "./_stream_ref.ts";
 import type { Logger } from "./logger.ts";
 import { Deadline, type Scheduler } from "./scheduler.ts";
 
@@ -298,7 +299,7 @@ export class ShardMap {
     for (let page = 0; page < MAX_PAGES; page++) {
       // Later pages carry only the token: the service rejects a stream name with it.
       const input: ListShardsInput = token === undefined
-        ? { StreamName: stream, MaxResults: pageSize, ShardFilter: { Type: "AT_LATEST" } }
+        ? { ...streamTarget(stream), MaxResults: pageSize, ShardFilter: { Type: "AT_LATEST" } }
         : { NextToken: token };
       const output = await listShards(input, { signal });
       for (const listed of output.Shards ?? []) {

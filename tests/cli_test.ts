@@ -84,7 +84,7 @@ test("parseArguments() names the flag in every usage error", () => {
     ],
     [
       ["put", "--stream", "no spaces"],
-      "Option '--stream' must be a stream name of 1 to 128 letters, digits, '_', '.' or '-': got 'no spaces'",
+      "Option '--stream' must be a stream name (1 to 128 letters, digits, '_', '.' or '-') or a stream ARN (arn:<partition>:kinesis:<region>:<12-digit account>:stream/<name>): got 'no spaces'",
     ],
     [
       ["put", "--stream", "s", "--endpoint", "not a url"],

@@ -125,9 +125,10 @@ export class FakeKinesis implements KinesisClient {
 
   /** The default PutRecords behaviour: store every entry on the shard that holds its hash. */
   store(input: PutRecordsInput, only?: (index: number) => boolean): PutRecordsOutput {
-    const shards = this.shards.get(input.StreamName);
+    const stream = input.StreamName ?? input.StreamARN ?? "";
+    const shards = this.shards.get(stream);
     if (shards === undefined) {
-      throw serviceError("ResourceNotFoundException", `Stream ${input.StreamName} not found`);
+      throw serviceError("ResourceNotFoundException", `Stream ${stream} not found`);
     }
     const results: PutRecordsResultEntry[] = [];
     let failed = 0;
@@ -141,7 +142,7 @@ export class FakeKinesis implements KinesisClient {
       const shard = shards.find((s) => s.open && s.start <= hash && hash <= s.end)!;
       const sequenceNumber = String(++this.#sequence).padStart(20, "0");
       this.stored.push({
-        stream: input.StreamName,
+        stream,
         shardId: shard.id,
         sequenceNumber,
         partitionKey: entry.PartitionKey,
@@ -227,5 +228,5 @@ function decodeToken(token: string): [string, number] {
 }
 
 function structuredCloneInput(input: PutRecordsInput): PutRecordsInput {
-  return { StreamName: input.StreamName, Records: input.Records.map((entry) => ({ ...entry })) };
+  return { ...input, Records: input.Records.map((entry) => ({ ...entry })) };
 }

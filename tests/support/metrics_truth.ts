@@ -92,8 +92,9 @@ export class WireCounter implements KinesisClient {
 
   async putRecords(input: PutRecordsInput, options: KinesisCallOptions): Promise<PutRecordsOutput> {
     this.calls++;
-    const call = this.#callsPerStream.get(input.StreamName) ?? 0;
-    this.#callsPerStream.set(input.StreamName, call + 1);
+    const stream = input.StreamName ?? input.StreamARN ?? "";
+    const call = this.#callsPerStream.get(stream) ?? 0;
+    this.#callsPerStream.set(stream, call + 1);
     this.entriesSent += input.Records.length;
     const keys = input.Records.map((entry) => {
       const users = deaggregate("", {
@@ -113,15 +114,13 @@ export class WireCounter implements KinesisClient {
       this.mismatchedCalls++;
       return { FailedRecordCount: 0, Records: [] };
     }
-    const scripted = input.Records.map((_, i) =>
-      this.#faults.entry?.(call, input.StreamName, keys[i]!)
-    );
+    const scripted = input.Records.map((_, i) => this.#faults.entry?.(call, stream, keys[i]!));
     const forwarded = input.Records.filter((_, i) => scripted[i] === undefined);
     let answered: PutRecordsResultEntry[] = [];
     if (forwarded.length > 0) {
       try {
         const output = await this.#inner.putRecords(
-          { StreamName: input.StreamName, Records: forwarded },
+          { ...input, Records: forwarded },
           options,
         );
         answered = output.Records ?? [];
@@ -146,10 +145,10 @@ export class WireCounter implements KinesisClient {
       if (result.SequenceNumber) {
         this.entriesStored++;
         this.bytesStored += input.Records[i]!.Data.length;
-        const stored = this.stored.get(input.StreamName) ?? { entries: 0, bytes: 0 };
+        const stored = this.stored.get(stream) ?? { entries: 0, bytes: 0 };
         stored.entries++;
         stored.bytes += input.Records[i]!.Data.length;
-        this.stored.set(input.StreamName, stored);
+        this.stored.set(stream, stored);
       } else {
         failed++;
         this.failedEntries++;
