@@ -7,6 +7,7 @@
  */
 
 import { ErrorCodes } from "./error_codes.ts";
+import { holdingFetch } from "./_holding_fetch.ts";
 
 /** One entry of a PutRecords request. */
 export interface PutRecordsRequestEntry {
@@ -341,7 +342,7 @@ export async function createDefaultKinesisClient(
   // timeout rejects the call but leaves the fetch running.
   const config: Record<string, unknown> = {
     maxAttempts: 1,
-    requestHandler: new fetchHandler.FetchHttpHandler(),
+    requestHandler: new fetchHandler.FetchHttpHandler({ customFetch: holdingFetch() }),
   };
   if (options.region !== undefined) config.region = options.region;
   if (options.endpoint !== undefined) config.endpoint = options.endpoint;

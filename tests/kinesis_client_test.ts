@@ -1,10 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { describeError } from "../src/kinesis_client.ts";
+import http from "node:http";
+import { createDefaultKinesisClient, describeError } from "../src/kinesis_client.ts";
 import { Producer } from "../src/producer.ts";
 import { silentLogger } from "../src/logger.ts";
 import { serviceError } from "./support/fake_kinesis.ts";
 import { harness } from "./support/harness.ts";
+import { collectGarbage } from "./support/runtime.ts";
 
 test("describeError() keeps a service error's name as its code", () => {
   assert.deepEqual(describeError(serviceError("ResourceNotFoundException", "no stream"), false), {
@@ -120,4 +122,48 @@ test("Producer names a refused connection NetworkError in its attempts under eve
   assert.deepEqual([...codes], ["NetworkError"]);
   assert.match(result.errorMessage!, /last error: NetworkError: /);
   await producer.close();
+});
+
+// Node's fetch loses the abort of a request the SDK built once that request is garbage
+// collected (src/_holding_fetch.ts): the call rejects but the connection stays
+// open, so a close() or a request timeout does not hang up and the request may still apply.
+test("The default client hangs up when its call is aborted, even after a garbage collection", async () => {
+  const arrived = Promise.withResolvers<void>();
+  const hungUp = Promise.withResolvers<void>();
+  const server = http.createServer((req) => {
+    // Never answered: only the client can end this request.
+    req.resume();
+    req.socket.once("close", () => hungUp.resolve());
+    arrived.resolve();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const client = await createDefaultKinesisClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: "us-east-1",
+    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
+  });
+  let bound: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const controller = new AbortController();
+    const call = client.putRecords(
+      { StreamName: "s", Records: [{ Data: new Uint8Array([1]), PartitionKey: "k" }] },
+      { signal: controller.signal },
+    ).then(() => "answered", (error: Error) => error.name);
+    await arrived.promise;
+    collectGarbage();
+    controller.abort();
+    assert.equal(await call, "AbortError");
+    // A bound, not a measurement: the hang-up follows the abort at once when it comes.
+    const outcome = await Promise.race([
+      hungUp.promise.then(() => "hung up"),
+      new Promise<string>((resolve) => bound = setTimeout(resolve, 5_000, "still open")),
+    ]);
+    assert.equal(outcome, "hung up", "the aborted request kept its connection open");
+  } finally {
+    clearTimeout(bound);
+    await client.close?.();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

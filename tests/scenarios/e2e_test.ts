@@ -8,7 +8,7 @@ import { silentLogger } from "../../src/logger.ts";
 import type { RecordResult } from "../../src/record.ts";
 import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
 import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
-import { readStream, reconcile } from "../support/readback.ts";
+import { type FoundRecord, readStream, reconcile } from "../support/readback.ts";
 import { SeededRandom } from "../support/seeded_random.ts";
 
 const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
@@ -86,6 +86,36 @@ function expectations(results: RecordResult[]) {
   }));
 }
 
+/**
+ * Copies beyond the first of each record. A request that timed out (or lost its connection)
+ * may have been applied all the same, and its records are sent again: on a loaded machine
+ * kinesalite can take longer than `requestTimeoutMs`, so those records may be stored twice
+ * (at least once, as Kinesis promises). Any other copy is a bug.
+ */
+function extraCopies(
+  found: readonly FoundRecord[],
+  results: readonly RecordResult[],
+): { ambiguous: number; unexplained: number } {
+  const ambiguous = new Set<string>();
+  for (const result of results) {
+    if (result.attempts.some((attempt) => AMBIGUOUS.has(attempt.errorCode ?? ""))) {
+      ambiguous.add(result.record.data as string);
+    }
+  }
+  const seen = new Set<string>();
+  const decoder = new TextDecoder();
+  const out = { ambiguous: 0, unexplained: 0 };
+  for (const record of found) {
+    const data = decoder.decode(record.data);
+    if (!seen.has(data)) seen.add(data);
+    else if (ambiguous.has(data)) out.ambiguous++;
+    else out.unexplained++;
+  }
+  return out;
+}
+
+const AMBIGUOUS: ReadonlySet<string> = new Set(["RequestTimeout", "NetworkError"]);
+
 describe("Producer against kinesalite", () => {
   let emulator: Emulator;
   let client: ReturnType<typeof createTestClient>;
@@ -113,18 +143,20 @@ describe("Producer against kinesalite", () => {
       assert.deepEqual(failed.slice(0, 3).map((result) => result.errorMessage), []);
       const contents = await readStream(client, stream);
       const summary = reconcile(contents.records, expectations(results));
+      const copies = extraCopies(contents.records, results);
       console.log(
         `readback aggregation=${aggregationEnabled}: put ${summary.put}, found ${summary.found}, ` +
-          `duplicates ${summary.duplicates}, mismatches ${summary.mismatched}, missing ${summary.missing}, ` +
+          `duplicates ${summary.duplicates} (of records whose request got no answer ${copies.ambiguous}), ` +
+          `mismatches ${summary.mismatched}, missing ${summary.missing}, ` +
           `kinesis records ${contents.kinesisRecords}`,
       );
       assert.deepEqual(
-        [summary.put, summary.found, summary.duplicates, summary.mismatched, summary.missing],
-        [20_000, 20_000, 0, 0, 0],
+        [summary.put, summary.found, copies.unexplained, summary.mismatched, summary.missing],
+        [20_000, 20_000 + copies.ambiguous, 0, 0, 0],
         JSON.stringify(summary.examples).slice(0, 2000),
       );
       if (aggregationEnabled) assert.ok(contents.kinesisRecords < 2_000, "records were aggregated");
-      else assert.equal(contents.kinesisRecords, 20_000);
+      else assert.equal(contents.kinesisRecords, 20_000 + copies.ambiguous);
     });
   }
 

@@ -106,9 +106,13 @@ describe("Scenario 1: faults", () => {
     for (const entry of ledger.failures()) {
       assert.equal(dishonestFailure(entry.result!, ttlMs), undefined);
     }
-    // Only a response the client never saw can leave a copy the producer sends again.
+    // Only a response the client never saw can leave a copy the producer sends again, or a
+    // stored copy of a record that then failed (on a loaded machine many expire).
     assert.equal(check.wrongShardCopies, 0);
-    assert.equal(check.duplicates, check.hiddenCopies + check.ambiguousCopies);
+    assert.equal(
+      check.duplicates + check.failedRecordsStored,
+      check.hiddenCopies + check.ambiguousCopies,
+    );
     assert.ok(counts.recordThrottle > 0 && counts.dropResponse > 0 && counts.delayResponse > 0);
   });
 

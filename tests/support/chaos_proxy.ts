@@ -14,7 +14,8 @@
  *   store nothing.
  * - Faults after forwarding (reset, dropped response, a delay the client gave up on, wrong
  *   count) leave records stored that the client never hears about as successes: the
- *   duplicate cases. Their shard and sequence numbers are kept in `unconfirmed()`.
+ *   duplicate cases. Their shard and sequence numbers are kept in `unconfirmed()`, as are those
+ *   of a request answered without a fault whose client hung up while it was forwarded.
  *
  * Faults apply to the operations in `operations` (PutRecords by default); everything else is
  * forwarded as is. Each group of faults is a file of `chaos/`, one answer per fault:
@@ -145,8 +146,13 @@ export interface ChaosCounts {
 export interface UnconfirmedRecord {
   shardId: string;
   sequenceNumber: string;
-  /** The fault that hid it. */
-  fault: "resetAfterForward" | "dropResponse" | "delayResponse" | "wrongCountAfterForward";
+  /** The fault that hid it, or `clientGone` when the client hung up while it was forwarded. */
+  fault:
+    | "resetAfterForward"
+    | "dropResponse"
+    | "delayResponse"
+    | "wrongCountAfterForward"
+    | "clientGone";
 }
 
 /** A running chaos proxy. */
@@ -399,6 +405,8 @@ class ChaosProxyServer implements ChaosProxy {
 
     const after = this.#pick(AFTER_FORWARD_FAULTS);
     if (after === undefined || (after === "wrongCountAfterForward" && results === undefined)) {
+      // A client that gave up while the request was forwarded never hears what it stored.
+      if (this.#gone(req, res)) this.#lost(results, "clientGone");
       reply(res, upstream.status, upstream.headers, responseBody);
       return;
     }
@@ -416,9 +424,8 @@ class ChaosProxyServer implements ChaosProxy {
       ...request,
       lost: () => this.#lost(request.results, fault),
       hide: (results) => this.#hide(results, fault),
-      wait: (ms) => this.#wait(ms, request.res),
-      gone: () =>
-        request.res.destroyed || request.req.socket.destroyed || this.#abort.signal.aborted,
+      wait: (ms) => this.#wait(ms, request.req, request.res),
+      gone: () => this.#gone(request.req, request.res),
       delayMs: this.#settings.delayMs,
       dropHoldMs: this.#settings.dropHoldMs,
     };
@@ -495,8 +502,14 @@ class ChaosProxyServer implements ChaosProxy {
     }
   }
 
-  // Resolves after `ms`, or early when the client hangs up or the proxy closes.
-  #wait(ms: number, res: http.ServerResponse): Promise<void> {
+  #gone(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    return res.destroyed || req.socket.destroyed || this.#abort.signal.aborted;
+  }
+
+  // Resolves after `ms`, or early when the client hangs up or the proxy closes; at once
+  // when the client already hung up (its `close` has been and gone).
+  #wait(ms: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.#gone(req, res)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

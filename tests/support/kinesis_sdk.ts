@@ -19,6 +19,7 @@ import {
   SplitShardCommand,
 } from "@aws-sdk/client-kinesis";
 import { FetchHttpHandler } from "@smithy/fetch-http-handler";
+import { holdingFetch } from "../../src/_holding_fetch.ts";
 import { createHash } from "node:crypto";
 
 /** Options for {@linkcode createTestClient}. */
@@ -116,7 +117,12 @@ export function createTestClient(endpoint: string, options: TestClientOptions = 
     region,
     credentials,
     maxAttempts,
-    requestHandler: new FetchHttpHandler({ requestTimeout: requestTimeoutMs }),
+    // An abort must close the connection under Node too, so the chaos proxy sees the client
+    // give up (src/_holding_fetch.ts).
+    requestHandler: new FetchHttpHandler({
+      requestTimeout: requestTimeoutMs,
+      customFetch: holdingFetch(),
+    }),
   });
 }
 

@@ -76,8 +76,14 @@ export interface StreamCheck {
   ambiguousCopies: number;
   /** Copies not explained by any of the above. */
   unexplained: number;
-  /** Failed records with a copy in the stream (each must be a hidden copy). */
+  /** Copies in the stream of failed records (each must be a hidden copy). */
   failedButStored: number;
+  /**
+   * Failed records with at least one copy in the stream. Every copy not at a reported
+   * position is a duplicate of a success or a copy of a failed record, so
+   * `found - confirmed === duplicates + failedRecordsStored`.
+   */
+  failedRecordsStored: number;
   /** Up to 10 unexplained copies, for assertion messages. */
   examples: FoundRecord[];
 }
@@ -265,15 +271,20 @@ export function checkStream(
     ambiguousCopies: 0,
     unexplained: 0,
     failedButStored: 0,
+    failedRecordsStored: 0,
     examples: [],
   };
+  const failedFound = new Set<string>();
   const decoder = new TextDecoder();
   for (const record of found) {
     if (reported.has(position(record.shardId, record.sequenceNumber, record.subSequenceNumber))) {
       continue;
     }
     const payload = decoder.decode(record.data);
-    if (failedPayloads.has(payload)) check.failedButStored++;
+    if (failedPayloads.has(payload)) {
+      check.failedButStored++;
+      failedFound.add(payload);
+    }
     if (hiddenKinesisRecords.has(`${record.shardId}/${record.sequenceNumber}`)) {
       check.hiddenCopies++;
     } else if (wrongShard.has(`${record.shardId}/${record.sequenceNumber}/${payload}`)) {
@@ -285,6 +296,7 @@ export function checkStream(
       if (check.examples.length < 10) check.examples.push(record);
     }
   }
+  check.failedRecordsStored = failedFound.size;
   return check;
 }
 

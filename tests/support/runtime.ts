@@ -4,6 +4,8 @@
  */
 import { spawn } from "node:child_process";
 import process from "node:process";
+import v8 from "node:v8";
+import vm from "node:vm";
 
 /** The runtime running this process. */
 export type RuntimeName = "deno" | "bun" | "node";
@@ -14,6 +16,20 @@ export const runtimeName: RuntimeName = "Deno" in globalThis
   : "Bun" in globalThis
   ? "bun"
   : "node";
+
+/**
+ * Runs a full garbage collection now, for tests of what must survive one. Node and Deno
+ * expose V8's `gc` once the flag is set at run time; Bun has its own call.
+ */
+export function collectGarbage(): void {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (bun !== undefined) {
+    bun.gc(true);
+    return;
+  }
+  v8.setFlagsFromString("--expose-gc");
+  (vm.runInNewContext("gc") as () => void)();
+}
 
 /**
  * The arguments that make this runtime's executable (`process.execPath`) run the TypeScript file
