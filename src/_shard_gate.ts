@@ -40,6 +40,8 @@ class Lane implements DeadlineTask {
   batch: PendingRecord[] = [];
   /** Members of `batch` that neither settled nor came back yet. */
   out = 0;
+  /** Members of `batch` that came back to be sent again. */
+  back = new Set<PendingRecord>();
 
   constructor(onDue: (lane: Lane) => void, shard: Shard, order: number) {
     this.#onDue = onDue;
@@ -113,6 +115,7 @@ export class ShardGate {
     const lane = this.#released.get(record);
     if (lane !== undefined) {
       this.#released.delete(record);
+      lane.back.add(record);
       if (--lane.out === 0) this.#complete(lane);
       return;
     }
@@ -174,7 +177,10 @@ export class ShardGate {
   }
 
   #complete(lane: Lane): void {
-    const back = lane.batch.filter((record) => record.outcome === undefined);
+    // A record settling is counted out before its outcome is set, so the records to send
+    // again are the ones that came back, not the ones without an outcome.
+    const back = lane.back.size === 0 ? [] : lane.batch.filter((record) => lane.back.has(record));
+    lane.back.clear();
     lane.batch = [];
     if (back.length > 0) {
       for (const record of back) lane.waitingBytes += record.size;

@@ -55,8 +55,8 @@ function setup(options: { maxCount?: number; maxSize?: number } = {}): Setup {
     onRelease: (records) => batches.push(records.map((record) => names.get(record)!)),
     onExpired: (record) => {
       expired.push(names.get(record)!);
-      record.outcome = { success: false } as RecordResult;
       gate.settled(record);
+      record.outcome = { success: false } as RecordResult;
     },
   });
   const record = (name: string): PendingRecord => byName.get(name)!;
@@ -74,9 +74,10 @@ function setup(options: { maxCount?: number; maxSize?: number } = {}): Setup {
     },
     record,
     settle(...settled) {
+      // As the settlement does: counted out first, the outcome set after.
       for (const name of settled) {
-        record(name).outcome = { success: true } as RecordResult;
         gate.settled(record(name));
+        record(name).outcome = { success: true } as RecordResult;
       }
     },
   };
