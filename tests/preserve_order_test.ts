@@ -8,8 +8,17 @@ import process from "node:process";
 import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";
 import { Producer } from "../src/producer.ts";
 import type { ProducerOptions } from "../src/options.ts";
-import { type Emulator, startKinesalite } from "./support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
+import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
+import {
+  createStream,
+  createTestClient,
+  hashRange,
+  listAllShards,
+  mergeShards,
+  recordHashKey,
+  splitShard,
+  uniqueStreamName,
+} from "./support/kinesis_sdk.ts";
 import { type ChaosRates, startChaosProxy } from "./support/chaos_proxy.ts";
 import { type FoundRecord, readStream } from "./support/readback.ts";
 import { checkStream, Ledger } from "./support/ledger.ts";
@@ -65,7 +74,10 @@ interface OrderRun {
  * Counts, per key, the records whose first occurrence in the stream comes after the first
  * occurrence of a later record of the same key. Data is `<run>-<key>-<index>`.
  */
-function orderBreaks(found: readonly FoundRecord[]): { records: number; keys: number } {
+function orderBreaks(
+  found: readonly FoundRecord[],
+  keep: (record: FoundRecord, data: string) => boolean = () => true,
+): { records: number; keys: number } {
   const decoder = new TextDecoder();
   const seen = new Set<string>();
   const highest = new Map<string, number>();
@@ -75,7 +87,7 @@ function orderBreaks(found: readonly FoundRecord[]): { records: number; keys: nu
   // lives on one shard, so this is each key's stored order.
   for (const record of found) {
     const data = decoder.decode(record.data);
-    if (seen.has(data)) continue;
+    if (seen.has(data) || !keep(record, data)) continue;
     seen.add(data);
     const [, key, index] = data.split("-");
     const at = Number(index);
@@ -187,4 +199,100 @@ describe("preserveOrder under faults", () => {
     );
     // Not asserted: whether order breaks depends on timing; the count is reported above.
   });
+});
+
+describe("preserveOrder across resharding", () => {
+  test("Producer with preserveOrder stores every key's records in put order, read parents first, while two shards split and two merge on kinesis-local", async () => {
+    await using emulator = await startKinesisLocal();
+    const direct = createTestClient(emulator.endpoint);
+    try {
+      const stream = uniqueStreamName("ordered-reshard");
+      await createStream(direct, stream, { shardCount: 4 });
+      const initial = await listAllShards(direct, stream);
+      const producer = new Producer({
+        endpoint: emulator.endpoint,
+        region: "us-east-1",
+        credentials,
+        stream,
+        preserveOrder: true,
+        aggregationMaxCount: 20,
+      });
+      const reshards = new Map<number, () => Promise<unknown>>([
+        [4, () => splitShard(direct, stream, { shardId: initial[0]!.ShardId! })],
+        [8, () => splitShard(direct, stream, { shardId: initial[1]!.ShardId! })],
+        [12, () =>
+          mergeShards(direct, stream, {
+            shardId: initial[2]!.ShardId!,
+            adjacentShardId: initial[3]!.ShardId!,
+          })],
+      ]);
+      const random = new SeededRandom(23);
+      const ledger = new Ledger();
+      const next = new Array<number>(KEYS).fill(0);
+      const keyOf = new Map<string, string>();
+      let resharding: Promise<unknown> = Promise.resolve();
+      for (let wave = 0; wave < 20; wave++) {
+        const reshard = reshards.get(wave);
+        if (reshard !== undefined) {
+          await resharding;
+          resharding = reshard();
+        }
+        for (let i = 0; i < 300; i++) {
+          const key = random.int(0, KEYS - 1);
+          const data = `reshard-k${key}-${next[key]!++}`;
+          keyOf.set(data, `k${key}`);
+          await ledger.put(producer, { partitionKey: `k${key}`, data });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+      await resharding;
+      await producer.close();
+      await ledger.allSettled();
+      const settlement = ledger.settlement();
+      const contents = await readStream(direct, stream);
+      const check = checkStream(contents.records, ledger, []);
+      // readStream reads the shards in ListShards order, by id; a child's id is higher
+      // than its parents', so this reads every parent before its children, as the KCL does.
+      const ids = contents.shards.map((shard) => shard.ShardId!);
+      for (const shard of contents.shards) {
+        for (const parent of [shard.ParentShardId, shard.AdjacentParentShardId]) {
+          if (parent !== undefined) assert.ok(ids.indexOf(parent) < ids.indexOf(shard.ShardId!));
+        }
+      }
+      // A copy stored on a shard whose range does not hold its hash is dropped by KCL-style
+      // consumers (and retried by the producer), so it is not an occurrence.
+      const ranges = new Map(contents.shards.map((shard) => [shard.ShardId!, hashRange(shard)]));
+      const breaks = orderBreaks(contents.records, (record, data) => {
+        const [start, end] = ranges.get(record.shardId)!;
+        const hash = recordHashKey({ partitionKey: keyOf.get(data)! });
+        return start <= hash && hash <= end;
+      });
+      console.log(
+        `preserveOrder across reshards: ${contents.shards.length} shards, ` +
+          `${ledger.entries.length} records, succeeded ${settlement.succeeded}, ` +
+          `duplicates ${check.duplicates} (wrong-shard copies ${check.wrongShardCopies}), ` +
+          `records out of order ${breaks.records} (keys ${breaks.keys})`,
+      );
+      assert.equal(contents.shards.length, 4 + 2 + 2 + 1, "two splits and a merge happened");
+      assert.deepEqual(
+        [settlement.settled, settlement.neverSettled, settlement.succeeded],
+        [6_000, 0, 6_000],
+        JSON.stringify(settlement.failedByCode),
+      );
+      assert.deepEqual({ missing: check.missing, unexplained: check.unexplained }, {
+        missing: 0,
+        unexplained: 0,
+      });
+      assert.equal(breaks.records, 0);
+    } finally {
+      direct.destroy();
+    }
+  });
+});
+
+test("Producer refuses a preserveOrder that is not a boolean, naming it", () => {
+  assert.throws(
+    () => new Producer({ preserveOrder: "yes" as unknown as boolean }),
+    (error: unknown) => error instanceof TypeError && /'preserveOrder'/.test(error.message),
+  );
 });
