@@ -43,10 +43,10 @@ class Lane implements DeadlineTask {
   /** Members of `batch` that came back to be sent again. */
   back = new Set<PendingRecord>();
 
-  constructor(onDue: (lane: Lane) => void, shard: Shard, order: number) {
+  constructor(onDue: (lane: Lane) => void, place: { shard: Shard; order: number }) {
     this.#onDue = onDue;
-    this.shard = shard;
-    this.order = order;
+    this.shard = place.shard;
+    this.order = place.order;
     this.deadline = new Deadline(this);
   }
 
@@ -168,7 +168,7 @@ export class ShardGate {
   #enqueue(record: PendingRecord, shard: Shard): Lane {
     let lane = this.#lanes.get(shard);
     if (lane === undefined) {
-      lane = new Lane(this.#onDue, shard, this.#lanesOpened++);
+      lane = new Lane(this.#onDue, { shard, order: this.#lanesOpened++ });
       this.#lanes.set(shard, lane);
     }
     lane.waiting.push(record);

@@ -24,6 +24,7 @@ import { type FoundRecord, readStream } from "./support/readback.ts";
 import { checkStream, Ledger } from "./support/ledger.ts";
 import { SeededRandom } from "./support/seeded_random.ts";
 import { CapturingLogger } from "./support/capturing_logger.ts";
+import { FakeKinesis, routingHash } from "./support/fake_kinesis.ts";
 
 const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 const KEYS = 120;
@@ -295,4 +296,56 @@ test("Producer refuses a preserveOrder that is not a boolean, naming it", () => 
     () => new Producer({ preserveOrder: "yes" as unknown as boolean }),
     (error: unknown) => error instanceof TypeError && /'preserveOrder'/.test(error.message),
   );
+});
+
+test("Producer with preserveOrder has at most one request in flight and one entry per request for each shard, while a fifth of the entries fail", async () => {
+  const kinesis = new FakeKinesis({ s: 4 });
+  const shards = kinesis.shards.get("s")!;
+  const shardOf = (entry: { PartitionKey: string; ExplicitHashKey?: string | undefined }) => {
+    const hash = routingHash(entry.PartitionKey, entry.ExplicitHashKey);
+    return shards.find((shard) => shard.start <= hash && hash <= shard.end)!.id;
+  };
+  const inFlight = new Set<string>();
+  const violations: string[] = [];
+  const random = new SeededRandom(5);
+  kinesis.putHook = async (input, call) => {
+    const mine = input.Records.map(shardOf);
+    for (const [i, shard] of mine.entries()) {
+      if (inFlight.has(shard)) violations.push(`call ${call}: ${shard} already in flight`);
+      if (mine.indexOf(shard) !== i) violations.push(`call ${call}: ${shard} twice`);
+    }
+    for (const shard of mine) inFlight.add(shard);
+    // Let other calls start while this one is out.
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    for (const shard of mine) inFlight.delete(shard);
+    return kinesis.store(input, () => random.next() >= 0.2);
+  };
+  const producer = new Producer({
+    kinesisClient: kinesis,
+    stream: "s",
+    preserveOrder: true,
+    aggregationMaxCount: 4,
+    recordMaxBufferedTimeMs: 5,
+  });
+  const results = [];
+  for (let i = 0; i < 400; i++) {
+    results.push(producer.put({ partitionKey: `k${i % 12}`, data: `k${i % 12}-${i}` }));
+  }
+  const settled = await Promise.all(results);
+  await producer.close();
+  assert.deepEqual(violations, []);
+  assert.equal(settled.filter((result) => result.success).length, 400);
+  // Stored order per key, first occurrences (aggregates are decoded by their sequence).
+  const firstSeen = new Map<string, number>();
+  for (const result of settled) {
+    const data = String(result.record.data);
+    firstSeen.set(data, Number(result.sequenceNumber) * 1e4 + (result.subSequenceNumber ?? 0));
+  }
+  for (let key = 0; key < 12; key++) {
+    const positions = [...firstSeen.entries()]
+      .filter(([data]) => data.startsWith(`k${key}-`))
+      .sort((a, b) => Number(a[0].split("-")[1]) - Number(b[0].split("-")[1]))
+      .map(([, position]) => position);
+    assert.deepEqual(positions, [...positions].sort((a, b) => a - b), `key k${key}`);
+  }
 });
