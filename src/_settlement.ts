@@ -151,7 +151,7 @@ export class Settlement {
     if (record.outcome !== undefined) return;
     // Out of the ledger first, so anything the result triggers sees the counts updated.
     this.#ledger.remove(record);
-    this.#streams.get(record.stream)!.pending--;
+    this.#streams.get(record.stream)!.settled(record);
     this.#metrics?.settled(record, result, shardId);
     try {
       record.deliver(result);

@@ -5,10 +5,11 @@
 // that will tell. docs/architecture.md describes each stage.
 
 import type { PendingRecord } from "./_pending_record.ts";
+import { ShardGate } from "./_shard_gate.ts";
 import { Aggregator } from "./aggregator.ts";
 import type { Clock } from "./clock.ts";
 import { Collector } from "./collector.ts";
-import type { KinesisRecord } from "./kinesis_record.ts";
+import { KinesisRecord } from "./kinesis_record.ts";
 import { Limiter, type ShardState } from "./limiter.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedProducerOptions } from "./options.ts";
@@ -67,6 +68,8 @@ export class StreamPipeline {
   readonly #aggregator: Aggregator;
   readonly #limiter: Limiter;
   readonly #collector: Collector;
+  /** With `preserveOrder`, what lets each shard's records in, one batch at a time. */
+  readonly #gate: ShardGate | null;
   readonly #onLandings: StreamPipelineOptions["onLandings"];
   readonly #clock: Clock;
   /** Admitted records of this stream not yet settled. */
@@ -90,6 +93,7 @@ export class StreamPipeline {
         this.#releaseLandings();
         this.#aggregator.reroute();
         this.#releaseUnpredicted();
+        this.#gate?.reroute();
       },
       onFailure: () => {
         this.#releaseLandings();
@@ -97,18 +101,19 @@ export class StreamPipeline {
       },
     });
     this.shardMap = shardMap;
+    // An aggregated record's data plus its partition key must fit in one Kinesis record;
+    // with each stream's own limit, in the 1 MiB every stream takes, so an aggregate is
+    // never refused for a size none of its members has.
+    const maxSize = Math.min(
+      options.aggregationMaxSize,
+      (options.recordSizeFromStream ? EVERY_STREAM_TAKES : options.maxRecordSize) -
+        AGGREGATE_OVERHEAD_BYTES,
+    );
     this.#aggregator = new Aggregator({
       scheduler,
       enabled: options.aggregationEnabled,
       maxCount: options.aggregationMaxCount,
-      // An aggregated record's data plus its partition key must fit in one Kinesis record;
-      // with each stream's own limit, in the 1 MiB every stream takes, so an aggregate is
-      // never refused for a size none of its members has.
-      maxSize: Math.min(
-        options.aggregationMaxSize,
-        (options.recordSizeFromStream ? EVERY_STREAM_TAKES : options.maxRecordSize) -
-          AGGREGATE_OVERHEAD_BYTES,
-      ),
+      maxSize,
       predict: (record) => {
         const generation = shardMap.generation;
         if (record.predictAfterGeneration >= generation) return null;
@@ -134,17 +139,40 @@ export class StreamPipeline {
         : 0,
       onRequest: (records) => init.send(stream, records),
     });
+    // The gate holds records until the map can predict them (docs/ordering.md), and the
+    // aggregator gets each batch as one Kinesis record's worth, to close at once.
+    this.#gate = options.preserveOrder
+      ? new ShardGate({
+        scheduler,
+        maxCount: options.aggregationEnabled ? options.aggregationMaxCount : 1,
+        maxSize,
+        predict: (record) => shardMap.predict(record),
+        onRelease: (records) => {
+          for (const record of records) this.#aggregator.put(record);
+          this.#aggregator.flush();
+        },
+        onExpired: (record) => init.onExpired(KinesisRecord.single(record)),
+      })
+      : null;
     this.#aggregator.holdUnpredicted(scheduler.clock.now() + FIRST_LISTING_GRACE_MS);
     shardMap.start();
   }
 
   /** Takes a record in: on admission, and again on each retry. */
   put(record: PendingRecord): void {
-    this.#aggregator.put(record);
+    if (this.#gate === null) this.#aggregator.put(record);
+    else this.#gate.put(record);
+  }
+
+  /** Counts a record of this stream out when it settles. */
+  settled(record: PendingRecord): void {
+    this.pending--;
+    this.#gate?.settled(record);
   }
 
   /** Sends everything buffered now. */
   flush(): void {
+    this.#gate?.flush();
     this.#aggregator.flush();
     this.#collector.flush();
   }

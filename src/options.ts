@@ -65,6 +65,13 @@ export interface ProducerOptions {
   adaptiveRate?: boolean;
   /** Fail throttled records at once instead of retrying them. @default {false} */
   failIfThrottled?: boolean;
+  /**
+   * Store each shard's records in the order they were admitted, retries included: at most
+   * one PutRecords request in flight and one entry per request carry a shard's records, and
+   * a failed entry is sent again before anything later of its shard (see docs/ordering.md).
+   * @default {false}
+   */
+  preserveOrder?: boolean;
   /** Admitted records not yet settled before `put()` waits (≥ 1). @default {100000} */
   maxOutstandingRecords?: number;
   /** Admitted bytes not yet settled before `put()` waits (≥ maxRecordSize). @default {268435456} */
@@ -118,6 +125,7 @@ export interface ResolvedProducerOptions {
   rateLimit: number;
   adaptiveRate: boolean;
   failIfThrottled: boolean;
+  preserveOrder: boolean;
   maxOutstandingRecords: number;
   maxOutstandingBytes: number;
   /** The largest record size; 10 MiB when each stream's own limit is read. */
@@ -157,6 +165,7 @@ const OPTION_KEYS: Record<keyof ProducerOptions, true> = {
   rateLimit: true,
   adaptiveRate: true,
   failIfThrottled: true,
+  preserveOrder: true,
   maxOutstandingRecords: true,
   maxOutstandingBytes: true,
   maxRecordSize: true,
@@ -212,6 +221,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     rateLimit: positive(options, "rateLimit", 150),
     adaptiveRate: boolean(options, "adaptiveRate", true),
     failIfThrottled: boolean(options, "failIfThrottled", false),
+    preserveOrder: boolean(options, "preserveOrder", false),
     maxOutstandingRecords: number(
       options,
       "maxOutstandingRecords",
