@@ -18,16 +18,17 @@
 //   stop (peers left) it speeds up with q², so the survivors find the free capacity within
 //   seconds. The additive PROBE_ACCEL part is the same for every producer, so a smaller
 //   share gains on a larger one (the additive-increase argument of Chiu and Jain, 1989).
-// - Throttles the rate does not cause: a cut is a bet that our rate is what the shard
-//   cannot take. Kinesis (a token bucket) then throttles a smaller share of what we send
-//   at a lower rate; a fault model, other writers of a hot key or a chaos proxy that
-//   throttles a share of entries at random do not. So each throttle that brings a
-//   measurement (the shard's throttled share over the last half second or more, from
-//   enough entries) is compared with the previous one: when we sent at least a fifth less
-//   and the share did not fall towards what a full shard predicts, the cuts bought
-//   nothing, and the rate goes back to where it was before them. The shard then tolerates
-//   throttles at up to about that share, paused like a fixed-rate shard but not slowed,
-//   until a measured share rises clearly above it. Only shares up to half are tolerated.
+// - A cut never goes below ACCEPTED_FLOOR × what the shard got stored at the last reading:
+//   with capacity throttles that is our share of the shard, and a deeper cut gives it away.
+// - Throttles the rate does not cause: a cut is a bet that our rate is more than the shard
+//   takes. Kinesis (a token bucket) then throttles a smaller share of our records at a lower
+//   rate; a fault injector or a chaos proxy that throttles a share of entries at random does
+//   not. So a reading (the throttled share of the shard's records over enough of them) is
+//   compared with the highest one since the last comparison once we send TEST_RATIO of it or
+//   less: when the share stayed (neither fell towards what a full shard predicts nor rose),
+//   the cuts bought nothing, the rate goes back to the ceiling and the shard tolerates
+//   throttles at about that share, paused like a fixed-rate shard but not slowed, until two
+//   readings in a row rise clearly above it. Shares above MAX_TOLERATED are never tolerated.
 // - The rate stays between RATE_FLOOR (every shard keeps moving) and the ceiling
 //   (`rateLimit`); until the first throttle it is the ceiling.
 
@@ -66,7 +67,7 @@ export const TOLERANCE_FACTOR = 1.5;
 export const TOLERANCE_MARGIN = 0.02;
 /** A reading above this × the ceiling spent a burst: no basis for a test. */
 const BURST_READING = 1.05;
-/** After a wrong test, the next waits this long, doubling on each wrong one. */
+/** After a wrong tolerance, the next test waits this long, doubling on each wrong one. */
 export const TEST_WAIT_MS = 4000;
 export const MAX_TEST_WAIT_MS = 60_000;
 /** Quiet longer than this grows no faster. */
