@@ -65,6 +65,8 @@ export const MAX_TOLERATED = 0.3;
 export const TOLERANCE_FACTOR = 1.5;
 /** ... plus this. */
 export const TOLERANCE_MARGIN = 0.02;
+/** Calls in a row that throttled the shard and stored nothing of it end a tolerance. */
+export const FULL_IN_ROW = 3;
 /** A reading above this × the ceiling spent a burst: no basis for a test. */
 const BURST_READING = 1.05;
 /** After a wrong tolerance, the next test waits this long, doubling on each wrong one. */
@@ -84,6 +86,8 @@ export interface ThrottleContext {
   pressure: number;
   /** The share of the shard limits the shard used lately; `Infinity` when unknown. */
   used: number;
+  /** Calls in a row, this one included, that throttled the shard and stored none of it. */
+  inRow?: number;
   /** The share of the shard limits Kinesis stored over the same span; 0 when unknown. */
   accepted?: number;
   /**
@@ -159,7 +163,7 @@ export class RateController {
     // What the shard accepted lately bounds every cut until the next reading; a reading
     // too thin to tell leaves no bound (an old one may no longer hold).
     if (Number.isFinite(used)) this.#accepted = ACCEPTED_FLOOR * (context.accepted ?? 0);
-    if (this.#tolerates(now, share, used)) return "tolerated";
+    if (this.#tolerates(now, share, used, context.inRow ?? 1)) return "tolerated";
     // The test compares with the highest reading since the last test, so it judges the
     // cuts between them together. A reading above the ceiling spent the burst of a full
     // bucket (the shard's, and often Kinesis' too): not a steady state to compare with.
@@ -188,8 +192,11 @@ export class RateController {
    * throttles at about this share, or this reading shows that the cuts since the previous
    * one did not lower the share. Then the rate goes back to the ceiling, as a fixed rate.
    */
-  #tolerates(now: number, share: number, used: number): boolean {
+  #tolerates(now: number, share: number, used: number, inRow: number): boolean {
     const tolerated = this.#tolerated;
+    // Calls in a row in which the shard stored nothing of ours: a full shard, not a share of
+    // records throttled at random (which leaves some stored in nearly every call).
+    if (!Number.isNaN(tolerated) && inRow >= FULL_IN_ROW) return this.#endTolerance(now);
     if (!Number.isNaN(tolerated)) {
       // The tolerated share stays what the test measured: following higher shares would let
       // a shard that is full after all creep up to MAX_TOLERATED.
@@ -200,17 +207,7 @@ export class RateController {
         this.#highOnce = share > tolerated * TOLERANCE_FACTOR + TOLERANCE_MARGIN;
         return true;
       }
-      this.#highOnce = false;
-      // Wrong after all: the next test waits twice as long, unless this tolerance held for
-      // longer than its wait (then it was probably right, and the share changed).
-      const held = now - this.#toleratedAt;
-      this.#testWaitMs = held >= this.#testWaitMs
-        ? Math.max(TEST_WAIT_MS, this.#testWaitMs / 2)
-        : Math.min(MAX_TEST_WAIT_MS, this.#testWaitMs * 2);
-      this.#testAfter = now + this.#testWaitMs;
-      this.#tolerated = NaN;
-      this.#measured = null;
-      return false;
+      return this.#endTolerance(now);
     }
     const before = this.#measured;
     if (
@@ -236,6 +233,25 @@ export class RateController {
     this.#measured = null;
     this.#rate = this.#ceiling;
     return true;
+  }
+
+  /**
+   * Ends a tolerance that proved wrong: the next test waits twice as long, unless this
+   * tolerance held for longer than its wait (then it was probably right, and the shard
+   * changed since).
+   *
+   * @returns `false`, the throttle is one to cut for.
+   */
+  #endTolerance(now: number): false {
+    this.#highOnce = false;
+    const held = now - this.#toleratedAt;
+    this.#testWaitMs = held >= this.#testWaitMs
+      ? Math.max(TEST_WAIT_MS, this.#testWaitMs / 2)
+      : Math.min(MAX_TEST_WAIT_MS, this.#testWaitMs * 2);
+    this.#testAfter = now + this.#testWaitMs;
+    this.#tolerated = NaN;
+    this.#measured = null;
+    return false;
   }
 
   /**

@@ -235,6 +235,7 @@ export class Limiter {
     const verdict = control?.throttled(now, {
       sentAt: sentAt ?? now,
       pressure,
+      inRow: limiter.throttlesInRow + 1,
       ...measureUse(limiter, now),
     });
     // A throttle the rate does not cause (src/_rate_controller.ts) says nothing about the
