@@ -23,6 +23,8 @@ export const SHARD_BYTE_BURST = 10 * 1024 * 1024;
 const THROTTLE_BACKOFF: BackoffPolicy = { firstMs: 100, maxMs: 5000, factor: 2 };
 // The shortest window over which a shard's use of its rate is measured.
 const USAGE_WINDOW_MS = 500;
+// The fewest outcomes (Kinesis records stored or throttled) that tell a throttled share.
+const MIN_OUTCOMES = 50;
 // Each outcome moves the stream's throttle pressure this far towards 1 (throttle) or 0.
 const PRESSURE_WEIGHT = 0.05;
 // Waking at least this far apart keeps a starved bucket from spinning the scheduler.
@@ -78,6 +80,18 @@ class ShardLimiter implements DeadlineTask {
   sentRecords = 0;
   sentBytes = 0;
   sentSince: number;
+  /** Kinesis records stored since `sentSince`, for the rate the shard accepted. */
+  acceptedRecords = 0;
+  /**
+   * Kinesis records stored, and Kinesis records throttled, since `shareSince`: the
+   * throttled share of the shard's outcomes. A throttled record is counted when its
+   * members come back to be sent again, about when the stored ones of the same answer are
+   * counted, so a rate that changes does not skew the share (counting records sent
+   * against records stored would: those are a round trip apart).
+   */
+  shareStored = 0;
+  shareThrottled = 0;
+  shareSince: number;
   /** Throttles in a row, for the pause; a success resets it. */
   throttlesInRow = 0;
   blockedUntil = 0;
@@ -104,6 +118,7 @@ class ShardLimiter implements DeadlineTask {
     this.bytes = setup.byteCapacity;
     this.refilledAt = now;
     this.sentSince = now;
+    this.shareSince = now;
     this.control = setup.control;
     this.setShare(setup.share);
   }
@@ -195,6 +210,7 @@ export class Limiter {
   put(record: KinesisRecord): void {
     const now = this.#scheduler.clock.now();
     const limiter = this.#limiterOf(record.predictedShard!, now);
+    if (limiter.control !== null) limiter.shareThrottled += throttledPart(record);
     enqueueByDeadline(limiter, record);
     this.#queued++;
     if (record.expiresAt < limiter.earliestExpiry) limiter.earliestExpiry = record.expiresAt;
@@ -214,18 +230,24 @@ export class Limiter {
     const now = this.#scheduler.clock.now();
     const limiter = this.#limiterOf(shard, now);
     limiter.throttles++;
-    this.#lastThrottleAt = now;
-    this.#pressure += PRESSURE_WEIGHT * (1 - this.#pressure);
+    const pressure = this.#pressure + PRESSURE_WEIGHT * (1 - this.#pressure);
     const control = limiter.control;
-    if (control !== null) {
-      const context = {
-        sentAt: sentAt ?? now,
-        pressure: this.#pressure,
-        used: usedShare(limiter, now),
-      };
-      if (control.throttled(now, context) === "stale") return;
-      limiter.setShare(control.rate);
+    const verdict = control?.throttled(now, {
+      sentAt: sentAt ?? now,
+      pressure,
+      inRow: limiter.throttlesInRow + 1,
+      ...measureUse(limiter, now),
+    });
+    // A throttle the rate does not cause (src/_rate_controller.ts) says nothing about the
+    // stream's congestion: it neither ends the quiet that lets rates grow nor adds pressure.
+    if (verdict !== "tolerated") {
+      this.#lastThrottleAt = now;
+      this.#pressure = pressure;
     }
+    if (verdict === "stale") return;
+    // A tolerated throttle pauses the shard as a fixed rate would, and may have restored
+    // the rate.
+    if (control) limiter.setShare(control.rate);
     const pause = backoff(THROTTLE_BACKOFF, ++limiter.throttlesInRow, this.#options.random);
     limiter.blockedUntil = Math.max(limiter.blockedUntil, now + pause);
     // Drop what is left in the bucket: the shard told us it is full.
@@ -243,6 +265,8 @@ export class Limiter {
     const limiter = this.#shards.get(shard);
     if (limiter === undefined) return;
     limiter.throttlesInRow = 0;
+    limiter.shareStored++;
+    limiter.acceptedRecords++;
     this.#pressure -= PRESSURE_WEIGHT * this.#pressure;
     const control = limiter.control;
     if (control === null) return;
@@ -423,19 +447,51 @@ export class Limiter {
 
 /**
  * The share of the shard limits `limiter` has used since the last reading (records or
- * bytes, whichever is higher), or `Infinity` when too little time has passed to tell.
+ * bytes, whichever is higher), or `Infinity` when too little time has passed to tell; the
+ * share it got stored (0 when unknown); and the throttled share of the shard's outcomes
+ * since the last such reading, or `NaN` until there are enough outcomes to tell.
  */
-function usedShare(limiter: ShardLimiter, now: number): number {
+function measureUse(
+  limiter: ShardLimiter,
+  now: number,
+): { used: number; accepted: number; throttledShare: number } {
   const elapsed = now - limiter.sentSince;
-  if (elapsed < USAGE_WINDOW_MS) return Infinity;
+  if (elapsed < USAGE_WINDOW_MS) return { used: Infinity, accepted: 0, throttledShare: NaN };
+  const sent = limiter.sentRecords;
   const used = Math.max(
-    (limiter.sentRecords * 1000) / elapsed / SHARD_RECORDS_PER_SECOND,
+    (sent * 1000) / elapsed / SHARD_RECORDS_PER_SECOND,
     (limiter.sentBytes * 1000) / elapsed / SHARD_BYTES_PER_SECOND,
   );
+  // Records stored in the window were sent a round trip earlier, which evens out over a
+  // window of many round trips; too few records tell nothing.
+  const accepted = sent >= MIN_OUTCOMES ? used * Math.min(1, limiter.acceptedRecords / sent) : 0;
+  limiter.acceptedRecords = 0;
   limiter.sentRecords = 0;
   limiter.sentBytes = 0;
   limiter.sentSince = now;
-  return used;
+  const outcomes = limiter.shareStored + limiter.shareThrottled;
+  if (outcomes < MIN_OUTCOMES || now - limiter.shareSince < USAGE_WINDOW_MS) {
+    return { used, accepted, throttledShare: NaN };
+  }
+  const throttledShare = limiter.shareThrottled / outcomes;
+  limiter.shareStored = 0;
+  limiter.shareThrottled = 0;
+  limiter.shareSince = now;
+  return { used, accepted, throttledShare };
+}
+
+/**
+ * How much of a Kinesis record coming back is a throttled one sent again: the share of its
+ * members whose last attempt Kinesis throttled (members of several throttled records may
+ * be aggregated anew).
+ */
+function throttledPart(record: KinesisRecord): number {
+  const members = record.records;
+  let throttled = 0;
+  for (const member of members) {
+    if (member.lastErrorCode === ErrorCodes.throughputExceeded) throttled++;
+  }
+  return throttled / members.length;
 }
 
 /**

@@ -27,7 +27,13 @@ import { silentLogger } from "../src/logger.ts";
 import type { ProducerOptions } from "../src/options.ts";
 import { Producer } from "../src/producer.ts";
 import type { RecordResult } from "../src/record.ts";
-import { InMemoryKinesis, MODEL_BYTES_PER_SECOND, type ModelSecond } from "./kinesis_model.ts";
+import type { KinesisClient, PutRecordsResultEntry } from "../src/kinesis_client.ts";
+import {
+  InMemoryKinesis,
+  MODEL_BYTES_PER_SECOND,
+  type ModelSecond,
+  THROTTLED,
+} from "./kinesis_model.ts";
 
 /** A clock for simulations: time moves only in {@linkcode SimulatedClock.run}. */
 export class SimulatedClock implements Clock {
@@ -126,6 +132,12 @@ export interface FleetSimulationOptions {
   seed?: number;
   /** Producers `1 .. count-1`... stop offering and close at `atSecond`. */
   stop?: { producers: number; atSecond: number };
+  /**
+   * Share of entries answered `ProvisionedThroughputExceededException` at random, whatever
+   * the load, before the model sees them: a fault injector's throttles, which no rate
+   * causes. @default {0}
+   */
+  randomThrottle?: number;
   /** Options every producer gets (for example `adaptiveRate: false`). */
   producerOptions?: Partial<ProducerOptions>;
 }
@@ -188,7 +200,11 @@ export async function runFleetSimulation(
   const producers = Array.from({ length: options.producers }, (_, i) =>
     new Producer({
       stream,
-      kinesisClient: model.client(`p${i}`),
+      kinesisClient: randomlyThrottled(
+        model.client(`p${i}`),
+        options.randomThrottle ?? 0,
+        seededRandom(seed * 7919 + i),
+      ),
       clock,
       random: seededRandom(seed * 1000 + i),
       logger: silentLogger,
@@ -270,6 +286,36 @@ export async function runFleetSimulation(
       lost: counts.admitted - counts.succeeded - counts.failed,
       stored,
       failures,
+    },
+  };
+}
+
+/** `client`, with `share` of the entries of each PutRecords throttled at random. */
+function randomlyThrottled(
+  client: KinesisClient,
+  share: number,
+  random: () => number,
+): KinesisClient {
+  if (share <= 0) return client;
+  return {
+    listShards: client.listShards,
+    async putRecords(input, options) {
+      const passed: number[] = [];
+      for (let i = 0; i < input.Records.length; i++) if (random() >= share) passed.push(i);
+      // Kinesis refuses a request of no records, so one throttled whole is not sent.
+      const output = passed.length === 0
+        ? { FailedRecordCount: 0, Records: [] }
+        : await client.putRecords(
+          { ...input, Records: passed.map((i) => input.Records[i]!) },
+          options,
+        );
+      const records: PutRecordsResultEntry[] = input.Records.map(() => ({
+        ErrorCode: THROTTLED,
+        ErrorMessage: "Rate exceeded (thrown at random by the simulation).",
+      }));
+      passed.forEach((i, j) => records[i] = output.Records![j]!);
+      const failed = records.filter((record) => record.ErrorCode !== undefined).length;
+      return { ...output, Records: records, FailedRecordCount: failed };
     },
   };
 }

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  ACCEPTED_FLOOR,
   CUT_BASE,
   CUT_JITTER,
   CUT_PER_PRESSURE,
@@ -122,4 +123,104 @@ test("RateController counts at most a second of growth between two successes", (
   control.succeeded(60_000, busy(0));
   // One second at 1% of the rate, not sixty.
   assert.ok(Math.abs(control.rate - cut * 1.01) < 1e-9, `${control.rate}`);
+});
+
+/**
+ * Drives a controller on a shard with backlog for `seconds`: the shard uses its rate
+ * (capped by the demand, in shares of the shard limits), Kinesis stores `accepts(used)` of
+ * it and throttles the rest, one throttle a round trip while any is throttled. A reading
+ * (used, accepted, throttled share) comes with a throttle every half second, as the
+ * limiter gives it. Returns the rate every half second.
+ */
+function drive(
+  control: RateController,
+  seconds: number,
+  accepts: (used: number) => number,
+  demand = 1.5,
+): number[] {
+  const rates: number[] = [];
+  const rttMs = 50;
+  let readAt = 0;
+  let usedSum = 0;
+  let acceptedSum = 0;
+  let lastThrottleAt = -Infinity;
+  for (let t = rttMs; t <= seconds * 1000; t += rttMs) {
+    const used = Math.min(control.rate, demand);
+    const accepted = Math.min(used, accepts(used));
+    usedSum += used;
+    acceptedSum += accepted;
+    if (accepted < used) {
+      const reading = t - readAt >= 500;
+      const context = reading
+        ? {
+          sentAt: t - rttMs,
+          pressure: 0,
+          used: usedSum / ((t - readAt) / rttMs),
+          accepted: acceptedSum / ((t - readAt) / rttMs),
+          throttledShare: 1 - acceptedSum / usedSum,
+        }
+        : fresh(t - rttMs);
+      if (reading) {
+        readAt = t;
+        usedSum = 0;
+        acceptedSum = 0;
+      }
+      if (control.throttled(t, context) !== "tolerated") lastThrottleAt = t;
+    } else {
+      control.succeeded(t, busy(t - lastThrottleAt));
+    }
+    if (t % 500 === 0) rates.push(control.rate);
+  }
+  return rates;
+}
+
+test("RateController: random throttles at a fixed fraction do not drive the rate to the floor", () => {
+  for (const fraction of [0.05, 0.1, 0.2]) {
+    const control = new RateController(1.5, () => 0.5);
+    const rates = drive(control, 20, (used) => (1 - fraction) * used);
+    const late = rates.slice(-10);
+    // A fixed rate sends at the ceiling and gets (1 - fraction) of it stored; the adaptive
+    // rate finds out within seconds that its cuts do not lower the share, and goes back.
+    assert.ok(
+      late.every((rate) => rate >= 1.4),
+      `fraction ${fraction}: ${rates.map((rate) => rate.toFixed(2)).join(" ")}`,
+    );
+    assert.ok(Math.abs(control.tolerated - fraction) < 0.05, `tolerated ${control.tolerated}`);
+  }
+});
+
+test("RateController: capacity throttles still converge to the share", () => {
+  // A third of the shard is ours (peers hold the rest): everything above it is throttled.
+  for (const share of [1, 1 / 3]) {
+    const control = new RateController(1.5, () => 0.5);
+    const rates = drive(control, 20, () => share);
+    const late = rates.slice(-10);
+    const mean = late.reduce((sum, rate) => sum + rate, 0) / late.length;
+    assert.ok(
+      mean > 0.7 * share && mean < 1.15 * share,
+      `share ${share}: ${rates.map((rate) => rate.toFixed(2)).join(" ")}`,
+    );
+    assert.ok(Number.isNaN(control.tolerated), "a full shard is never tolerated");
+  }
+});
+
+test("RateController: a shard that tolerated random throttles cuts again once it is full", () => {
+  const control = new RateController(1.5, () => 0.5);
+  drive(control, 10, (used) => 0.9 * used);
+  assert.equal(control.rate, 1.5);
+  // Now peers arrive, and the shard takes a third from us, whatever we send.
+  const rates = drive(control, 20, () => 0.3);
+  assert.ok(Number.isNaN(control.tolerated));
+  const late = rates.slice(-10);
+  assert.ok(late.every((rate) => rate < 0.45), rates.map((rate) => rate.toFixed(2)).join(" "));
+});
+
+test("RateController never cuts below a share of what the shard accepted at the last reading", () => {
+  const control = new RateController(1.5, () => 0.999);
+  const reading = { used: 1, accepted: 0.9, throttledShare: 0.1 };
+  control.throttled(1000, { ...fresh(990, { pressure: 1 }), ...reading });
+  assert.ok(Math.abs(control.rate - ACCEPTED_FLOOR * 0.9) < 1e-9, `${control.rate}`);
+  // Without a reading the last one still bounds the cut.
+  control.throttled(1100, fresh(1050, { pressure: 1 }));
+  assert.ok(Math.abs(control.rate - ACCEPTED_FLOOR * 0.9) < 1e-9, `${control.rate}`);
 });
