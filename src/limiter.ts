@@ -6,7 +6,7 @@
  */
 
 import { backoff, type BackoffPolicy } from "./_backoff.ts";
-import { RateController } from "./_rate_controller.ts";
+import { RateController, type SuccessContext } from "./_rate_controller.ts";
 import { ErrorCodes } from "./error_codes.ts";
 import type { KinesisRecord } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
@@ -184,6 +184,8 @@ export class Limiter {
   #lastThrottleAt = -Infinity;
   /** Recent share of throttles among this stream's outcomes (a moving average). */
   #pressure = 0;
+  /** Reused for every success, so the per-record path allocates nothing. */
+  readonly #successContext: SuccessContext = { quietMs: 0, limited: false };
 
   /**
    * Creates a limiter.
@@ -271,12 +273,19 @@ export class Limiter {
     const control = limiter.control;
     if (control === null) return;
     const now = this.#scheduler.clock.now();
-    // Tokens earned so far are earned at the old rate.
-    this.#refill(limiter, now);
+    const context = this.#successContext;
+    context.quietMs = now - this.#lastThrottleAt;
     // Only a shard that has records waiting for tokens is limited by its rate; growing the
     // rate of one that is not would only bank a burst.
-    control.succeeded(now, { quietMs: now - this.#lastThrottleAt, limited: limiter.length > 0 });
-    limiter.setShare(control.rate);
+    context.limited = limiter.length > 0;
+    const before = control.rate;
+    control.succeeded(now, context);
+    // This runs once per stored Kinesis record, and the rate rarely moves: the bucket is
+    // only brought up to date (tokens so far earned at the old rate) when it does.
+    if (control.rate !== before) {
+      this.#refill(limiter, now);
+      limiter.setShare(control.rate);
+    }
   }
 
   /**
