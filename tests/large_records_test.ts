@@ -5,7 +5,7 @@
 // a 1 MiB stream's limit per entry (InvalidArgumentException); kinesalite refuses any record
 // over 1 MiB for the whole request (ValidationException) and a body over about 6 MiB with
 // HTTP 413. Each refusal fails the record at once, never its neighbours.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CreateStreamCommand } from "@aws-sdk/client-kinesis";
 import { Collector } from "../src/collector.ts";
@@ -20,19 +20,19 @@ import { Scheduler } from "../src/scheduler.ts";
 import { type PutRecordsCall, Sender } from "../src/sender.ts";
 import { hashKeyFromDecimal } from "../src/hash_key.ts";
 import { Shard } from "../src/shard_map.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
-import { FakeClock, settle } from "./support/fake_clock.ts";
 import {
-  createStream,
-  createTestClient,
-  uniqueStreamName,
-  waitForActive,
-} from "./support/kinesis_sdk.ts";
+  type Emulator,
+  producerOn,
+  startKinesalite,
+  startKinesisLocal,
+  useEmulator,
+} from "./support/emulators.ts";
+import { FakeClock, settle } from "./support/fake_clock.ts";
+import { createStream, uniqueStreamName, waitForActive } from "./support/kinesis_sdk.ts";
 import { readStream, reconcile } from "./support/readback.ts";
 import { pendingRecord } from "./support/records.ts";
 
 const MiB = 1024 * 1024;
-const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 const WHOLE_RANGE = new Shard(
   "shardId-000000000000",
   hashKeyFromDecimal("0"),
@@ -211,32 +211,17 @@ function expectations(results: RecordResult[]) {
   }));
 }
 
-function largeProducer(endpoint: string) {
-  return new Producer({
-    endpoint,
-    region: "us-east-1",
-    credentials,
+function largeProducer(emulator: Emulator) {
+  return producerOn(emulator, {
     maxRecordSize: 10 * MiB,
     collectionMaxSize: 10 * MiB,
     // kinesis-local needs about 2 s per MiB through the SDK on a busy machine.
     recordTtlMs: 120_000,
-    logger: silentLogger,
   });
 }
 
 describe("Large records against kinesis-local", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
-
-  before(async () => {
-    emulator = await startKinesisLocal();
-    client = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    client?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesisLocal);
 
   test("kinesis-local stores records of 1 MiB + 1 B, 5 MiB and 10 MiB in a 10 MiB stream, read back equal", async () => {
     const stream = uniqueStreamName("large");
@@ -244,12 +229,12 @@ describe("Large records against kinesis-local", () => {
     // answers HTTP 500 ("last on empty queue") for a record of 10 MiB (9.5 MiB reads back).
     const alone = uniqueStreamName("large-10");
     for (const name of [stream, alone]) {
-      await client.send(
+      await env.client.send(
         new CreateStreamCommand({ StreamName: name, ShardCount: 1, MaxRecordSizeInKiB: 10240 }),
       );
-      await waitForActive(client, name);
+      await waitForActive(env.client, name);
     }
-    const producer = largeProducer(emulator.endpoint);
+    const producer = largeProducer(env.emulator);
     const sizes = [MiB + 1, 5 * MiB];
     const [results, tenMiB] = await Promise.all([
       Promise.all(sizes.map((size, i) => producer.put({ stream, ...record(`big-${i}`, size) }))),
@@ -263,7 +248,7 @@ describe("Large records against kinesis-local", () => {
     ]);
     assert.match(tenMiB.sequenceNumber ?? "", /^\d+$/);
     // One record per GetRecords, so no answer holds more than one large record.
-    const contents = await readStream(client, stream, { limit: 1 });
+    const contents = await readStream(env.client, stream, { limit: 1 });
     assert.deepEqual(
       contents.records.map((found) => found.data.length + found.partitionKey.length).sort(),
       [...sizes].sort(),
@@ -274,8 +259,8 @@ describe("Large records against kinesis-local", () => {
 
   test("kinesis-local refuses a 1 MiB + 1 B record in a 1 MiB stream with InvalidArgumentException, at once", async () => {
     const stream = uniqueStreamName("classic");
-    await createStream(client, stream);
-    const producer = largeProducer(emulator.endpoint);
+    await createStream(env.client, stream);
+    const producer = largeProducer(env.emulator);
     const [big, small] = await Promise.all([
       producer.put({ stream, ...record("big", MiB + 1 + 3) }),
       producer.put({ stream, ...record("small", 1000) }),
@@ -290,23 +275,12 @@ describe("Large records against kinesis-local", () => {
 });
 
 describe("Large records against kinesalite", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
-
-  before(async () => {
-    emulator = await startKinesalite();
-    client = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    client?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesalite);
 
   test("kinesalite refuses records over 1 MiB at once (ValidationException, HTTP 413), their neighbours stored", async () => {
     const stream = uniqueStreamName("classic");
-    await createStream(client, stream);
-    const producer = largeProducer(emulator.endpoint);
+    await createStream(env.client, stream);
+    const producer = largeProducer(env.emulator);
     const [over, huge, small] = await Promise.all([
       producer.put({ stream, ...record("over", MiB + 1 + 4) }),
       producer.put({ stream, ...record("huge", 6 * MiB) }),

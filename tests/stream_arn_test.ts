@@ -3,21 +3,24 @@
 // what each emulator answers. kinesis-local takes StreamARN on PutRecords and ListShards;
 // kinesalite knows only StreamName and refuses both calls, which the producer reports at
 // once with kinesalite's own code.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseArguments } from "../cli.ts";
 import { isValidationError } from "../src/errors.ts";
 import type { ListShardsInput, PutRecordsInput } from "../src/kinesis_client.ts";
-import { silentLogger } from "../src/logger.ts";
 import { Producer } from "../src/producer.ts";
 import { systemClock } from "../src/clock.ts";
 import { InMemoryKinesis } from "../testing/kinesis_model.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "./support/kinesis_sdk.ts";
+import {
+  producerOn,
+  startKinesalite,
+  startKinesisLocal,
+  useEmulator,
+} from "./support/emulators.ts";
+import { createStream, uniqueStreamName } from "./support/kinesis_sdk.ts";
 import { readStream, reconcile } from "./support/readback.ts";
 import { recordingClient } from "./support/recording_client.ts";
 
-const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 // Both emulators run as account 000000000000 in us-east-1 (tests/support/emulators.ts).
 const arnOf = (name: string, account = "000000000000") =>
   `arn:aws:kinesis:us-east-1:${account}:stream/${name}`;
@@ -119,28 +122,13 @@ test("The CLI's --stream takes a stream ARN, and refuses a malformed one naming 
 });
 
 describe("Stream ARNs against kinesis-local", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
-
-  before(async () => {
-    emulator = await startKinesisLocal();
-    client = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    client?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesisLocal);
 
   test("kinesis-local stores records sent by stream ARN, read back and deaggregated", async () => {
     const name = uniqueStreamName("arn");
-    await createStream(client, name, { shardCount: 2 });
-    const producer = new Producer({
-      endpoint: emulator.endpoint,
-      region: "us-east-1",
-      credentials,
+    await createStream(env.client, name, { shardCount: 2 });
+    const producer = producerOn(env.emulator, {
       stream: arnOf(name),
-      logger: silentLogger,
     });
     await producer.ready();
     const results = await Promise.all(
@@ -148,7 +136,7 @@ describe("Stream ARNs against kinesis-local", () => {
     );
     await producer.close();
     assert.deepEqual(results.filter((result) => !result.success).map((r) => r.errorCode), []);
-    const contents = await readStream(client, name);
+    const contents = await readStream(env.client, name);
     const report = reconcile(
       contents.records,
       results.map((result) => ({
@@ -164,13 +152,8 @@ describe("Stream ARNs against kinesis-local", () => {
 
   test("kinesis-local answers a stream ARN of another account with ResourceNotFoundException, at once", async () => {
     const name = uniqueStreamName("arn-other");
-    await createStream(client, name);
-    const producer = new Producer({
-      endpoint: emulator.endpoint,
-      region: "us-east-1",
-      credentials,
-      logger: silentLogger,
-    });
+    await createStream(env.client, name);
+    const producer = producerOn(env.emulator);
     const result = await producer.put({
       stream: arnOf(name, "111111111111"),
       partitionKey: "k",
@@ -184,28 +167,13 @@ describe("Stream ARNs against kinesis-local", () => {
 });
 
 describe("Stream ARNs against kinesalite", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
-
-  before(async () => {
-    emulator = await startKinesalite();
-    client = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    client?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesalite);
 
   test("kinesalite does not know StreamARN: ready() and the record fail at once with its code", async () => {
     const name = uniqueStreamName("arn");
-    await createStream(client, name);
-    const producer = new Producer({
-      endpoint: emulator.endpoint,
-      region: "us-east-1",
-      credentials,
+    await createStream(env.client, name);
+    const producer = producerOn(env.emulator, {
       stream: arnOf(name),
-      logger: silentLogger,
     });
     // ListShards without StreamName: "Either NextToken or StreamName should be provided."
     await assert.rejects(producer.ready(), { code: "InvalidArgumentException", permanent: true });

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Emulator, startKinesalite } from "../support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
+import { startKinesalite, useEmulator } from "../support/emulators.ts";
+import { createStream, uniqueStreamName } from "../support/kinesis_sdk.ts";
 import { readStream } from "../support/readback.ts";
 import { runCli } from "../support/cli_process.ts";
 
@@ -20,28 +20,23 @@ function decode(data: Uint8Array): string {
 }
 
 describe("cli put against kinesalite", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
+  const env = useEmulator(startKinesalite);
   let dir: string;
 
   before(async () => {
-    emulator = await startKinesalite();
-    client = createTestClient(emulator.endpoint);
     dir = await mkdtemp(join(tmpdir(), "webkpl-cli-"));
   });
 
   after(async () => {
-    client?.destroy();
-    await emulator?.stop();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   test("cli put sends 10,000 plain lines; every line is in the stream once", async () => {
     const stream = uniqueStreamName("cli-lines");
-    await createStream(client, stream, { shardCount: 4 });
+    await createStream(env.client, stream, { shardCount: 4 });
     const lines = Array.from({ length: 10_000 }, (_, i) => `line ${i} ${"x".repeat(i % 50)}`);
     const run = await runCli(
-      ["put", "--stream", stream, "--endpoint", emulator.endpoint],
+      ["put", "--stream", stream, "--endpoint", env.emulator.endpoint],
       lines.join("\r\n") + "\n\n",
     );
     assert.equal(run.code, 0, run.stderr);
@@ -50,7 +45,7 @@ describe("cli put against kinesalite", () => {
       /10,000 records to '.*' in [\d.]+ s: 10,000 stored, 0 failed, 0 lines rejected/,
     );
     assert.ok(!run.stderr.includes("\x1b[K"), "no progress when stderr is not a terminal");
-    const contents = await readStream(client, stream);
+    const contents = await readStream(env.client, stream);
     const found = contents.records.map((record) => decode(record.data));
     assert.equal(found.length, 10_000);
     assert.deepEqual(found.sort(), [...lines].sort());
@@ -59,19 +54,19 @@ describe("cli put against kinesalite", () => {
 
   test("cli put --format json sends 10,000 envelopes with their keys and explicit hash keys", async () => {
     const stream = uniqueStreamName("cli-json");
-    await createStream(client, stream, { shardCount: 4 });
+    await createStream(env.client, stream, { shardCount: 4 });
     const records = Array.from({ length: 10_000 }, (_, i) => ({
       partitionKey: `user-${i % 300}`,
       data: i % 10 === 0 ? { n: i, nested: [i] } : `event-${i}`,
       ...(i % 7 === 0 ? { explicitHashKey: String(hashKeyFor(i)) } : {}),
     }));
     const run = await runCli(
-      ["put", "--stream", stream, "--endpoint", emulator.endpoint, "--format", "json"],
+      ["put", "--stream", stream, "--endpoint", env.emulator.endpoint, "--format", "json"],
       records.map((record) => JSON.stringify(record)).join("\n"),
     );
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /10,000 stored, 0 failed/);
-    const contents = await readStream(client, stream);
+    const contents = await readStream(env.client, stream);
     assert.equal(contents.records.length, 10_000);
     const expected = records.map((record) =>
       [
@@ -104,7 +99,7 @@ describe("cli put against kinesalite", () => {
 
   test("cli put --key-field sends each line unchanged, keyed by the field", async () => {
     const stream = uniqueStreamName("cli-key");
-    await createStream(client, stream, { shardCount: 2 });
+    await createStream(env.client, stream, { shardCount: 2 });
     const lines = Array.from(
       { length: 500 },
       (_, i) => JSON.stringify({ user: { id: i % 20 }, seq: i }),
@@ -115,7 +110,7 @@ describe("cli put against kinesalite", () => {
         "--stream",
         stream,
         "--endpoint",
-        emulator.endpoint,
+        env.emulator.endpoint,
         "--format=json",
         "--key-field=user.id",
         "--aggregation=off",
@@ -123,7 +118,7 @@ describe("cli put against kinesalite", () => {
       lines.join("\n"),
     );
     assert.equal(run.code, 0, run.stderr);
-    const contents = await readStream(client, stream);
+    const contents = await readStream(env.client, stream);
     assert.equal(contents.kinesisRecords, 500, "one Kinesis record per line without aggregation");
     for (const record of contents.records) {
       const line = decode(record.data);
@@ -134,7 +129,7 @@ describe("cli put against kinesalite", () => {
 
   test("cli put rejects bad lines with their line numbers, sends the rest and exits 1", async () => {
     const stream = uniqueStreamName("cli-bad");
-    await createStream(client, stream, { shardCount: 1 });
+    await createStream(env.client, stream, { shardCount: 1 });
     const failures = join(dir, "bad.ndjson");
     const rejectedFile = join(dir, "rejected.ndjson");
     const input = [
@@ -151,7 +146,7 @@ describe("cli put against kinesalite", () => {
         "--stream",
         stream,
         "--endpoint",
-        emulator.endpoint,
+        env.emulator.endpoint,
         "--format",
         "json",
         "--failures",
@@ -176,7 +171,7 @@ describe("cli put against kinesalite", () => {
     assert.match(rejected[1].errorMessage, /Partition key must not be empty/);
     assert.match(rejected[2].errorMessage, /canonical decimal/);
     assert.match(rejected[3].errorMessage, /no 'partitionKey' field/);
-    const contents = await readStream(client, stream);
+    const contents = await readStream(env.client, stream);
     assert.deepEqual(contents.records.map((record) => decode(record.data)).sort(), [
       "good-1",
       "good-2",
@@ -187,7 +182,7 @@ describe("cli put against kinesalite", () => {
     const stream = uniqueStreamName("cli-missing");
     const lines = Array.from({ length: 20_000 }, (_, i) => `lost ${i}`);
     const run = await runCli(
-      ["put", "--stream", stream, "--endpoint", emulator.endpoint],
+      ["put", "--stream", stream, "--endpoint", env.emulator.endpoint],
       lines.join("\n"),
     );
     assert.equal(run.code, 2, run.stderr);
@@ -199,7 +194,7 @@ describe("cli put against kinesalite", () => {
   test("cli put without a region exits 2 with one line naming ClientError, reading nothing", async () => {
     const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i}`);
     const run = await runCli(
-      ["put", "--stream", "s", "--endpoint", emulator.endpoint],
+      ["put", "--stream", "s", "--endpoint", env.emulator.endpoint],
       lines.join("\n"),
       {
         AWS_REGION: undefined,

@@ -1,13 +1,18 @@
 // End to end: the producer with its default SDK client against real emulators, every
 // record read back and deaggregated by aws-kinesis-agg, an implementation we did not write.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createDefaultKinesisClient, type KinesisClient } from "../../src/kinesis_client.ts";
 import { Producer } from "../../src/producer.ts";
 import { silentLogger } from "../../src/logger.ts";
 import type { RecordResult } from "../../src/record.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
+import {
+  producerOn,
+  startKinesalite,
+  startKinesisLocal,
+  useEmulator,
+} from "../support/emulators.ts";
+import { createStream, uniqueStreamName } from "../support/kinesis_sdk.ts";
 import { type FoundRecord, readStream, reconcile } from "../support/readback.ts";
 import { SeededRandom } from "../support/seeded_random.ts";
 
@@ -117,31 +122,20 @@ function extraCopies(
 const AMBIGUOUS: ReadonlySet<string> = new Set(["RequestTimeout", "NetworkError"]);
 
 describe("Producer against kinesalite", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
-
-  before(async () => {
-    emulator = await startKinesalite();
-    client = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    client?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesalite);
 
   for (const aggregationEnabled of [true, false]) {
     test(`Producer delivers 20,000 records exactly once with aggregation ${aggregationEnabled ? "on" : "off"}`, async () => {
       const stream = uniqueStreamName(aggregationEnabled ? "agg" : "raw");
-      await createStream(client, stream, { shardCount: 4 });
-      const { client: kinesisClient, firstListing } = await listingAware(emulator.endpoint);
+      await createStream(env.client, stream, { shardCount: 4 });
+      const { client: kinesisClient, firstListing } = await listingAware(env.emulator.endpoint);
       const producer = new Producer({ kinesisClient, aggregationEnabled, logger: silentLogger });
       const work = workload(20_000, 1_000, aggregationEnabled ? 1 : 2);
       const results = await putAfterFirstListing(producer, stream, work, firstListing);
       await producer.close();
       const failed = results.filter((result) => !result.success);
       assert.deepEqual(failed.slice(0, 3).map((result) => result.errorMessage), []);
-      const contents = await readStream(client, stream);
+      const contents = await readStream(env.client, stream);
       const summary = reconcile(contents.records, expectations(results));
       const copies = extraCopies(contents.records, results);
       console.log(
@@ -161,12 +155,7 @@ describe("Producer against kinesalite", () => {
   }
 
   test("Producer fails records for a stream that does not exist with ResourceNotFoundException, fast", async () => {
-    const producer = new Producer({
-      endpoint: emulator.endpoint,
-      region: "us-east-1",
-      credentials,
-      logger: silentLogger,
-    });
+    const producer = producerOn(env.emulator);
     const started = Date.now();
     const result = await producer.put({
       stream: uniqueStreamName("missing"),
@@ -183,13 +172,9 @@ describe("Producer against kinesalite", () => {
 
   test("Producer.close() with records buffered and requests in flight settles every promise", async () => {
     const stream = uniqueStreamName("close");
-    await createStream(client, stream, { shardCount: 2 });
-    const producer = new Producer({
-      endpoint: emulator.endpoint,
-      region: "us-east-1",
-      credentials,
+    await createStream(env.client, stream, { shardCount: 2 });
+    const producer = producerOn(env.emulator, {
       recordMaxBufferedTimeMs: 5_000,
-      logger: silentLogger,
     });
     const early = Array.from(
       { length: 500 },
@@ -209,35 +194,19 @@ describe("Producer against kinesalite", () => {
 });
 
 describe("Producer against kinesis-local", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
-
-  before(async () => {
-    emulator = await startKinesisLocal();
-    client = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    client?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesisLocal);
 
   test("Producer delivers 2,000 records exactly once on kinesis-local", async () => {
     const stream = uniqueStreamName("mock");
-    await createStream(client, stream, { shardCount: 4 });
-    const producer = new Producer({
-      endpoint: emulator.endpoint,
-      region: "us-east-1",
-      credentials,
-      logger: silentLogger,
-    });
+    await createStream(env.client, stream, { shardCount: 4 });
+    const producer = producerOn(env.emulator);
     const results = await putAll(producer, stream, workload(2_000, 100, 3));
     await producer.close();
     assert.ok(
       results.every((result) => result.success),
       String(results.find((r) => !r.success)?.errorMessage),
     );
-    const contents = await readStream(client, stream);
+    const contents = await readStream(env.client, stream);
     const summary = reconcile(contents.records, expectations(results));
     console.log(
       `readback kinesis-local: put ${summary.put}, found ${summary.found}, duplicates ${summary.duplicates}, mismatches ${summary.mismatched}`,

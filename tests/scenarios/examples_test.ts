@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { type Emulator, startKinesalite } from "../support/emulators.ts";
-import { createStream, createTestClient, uniqueStreamName } from "../support/kinesis_sdk.ts";
+import { startKinesalite, useEmulator } from "../support/emulators.ts";
+import { createStream, uniqueStreamName } from "../support/kinesis_sdk.ts";
 import { readStream } from "../support/readback.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -29,25 +29,20 @@ function freePort(): Promise<number> {
 }
 
 describe("examples against kinesalite", () => {
-  let emulator: Emulator;
-  let client: ReturnType<typeof createTestClient>;
+  const env = useEmulator(startKinesalite);
   let dir: string;
 
   before(async () => {
-    emulator = await startKinesalite();
-    client = createTestClient(emulator.endpoint);
     dir = await mkdtemp(join(tmpdir(), "webkpl-examples-"));
   });
 
   after(async () => {
-    client?.destroy();
-    await emulator?.stop();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   test("examples/bun_pipe_file.ts skips a line longer than a record and stores the others", async () => {
     const stream = uniqueStreamName("example-bun");
-    await createStream(client, stream, { shardCount: 1 });
+    await createStream(env.client, stream, { shardCount: 1 });
     const file = join(dir, "events.txt");
     await writeFile(file, `first\n${LONG_LINE}\nlast\n`);
     const child = spawn(join(BIN, "bun"), [
@@ -61,7 +56,7 @@ describe("examples against kinesalite", () => {
         AWS_ACCESS_KEY_ID: "AKIDTEST",
         AWS_SECRET_ACCESS_KEY: "test-secret",
         AWS_REGION: "us-east-1",
-        KINESIS_ENDPOINT: emulator.endpoint,
+        KINESIS_ENDPOINT: env.emulator.endpoint,
       },
     });
     let output = "";
@@ -78,14 +73,14 @@ describe("examples against kinesalite", () => {
     assert.equal(code, 1, output);
     assert.match(output, /line 2 is longer than \d+ characters: skipped/);
     assert.match(output, /2 lines stored in .*, 1 skipped/);
-    const contents = await readStream(client, stream);
+    const contents = await readStream(env.client, stream);
     const found = contents.records.map((record) => new TextDecoder().decode(record.data)).sort();
     assert.deepEqual(found, ["first", "last"]);
   });
 
   test("examples/http_server.ts refuses a body with a line longer than a record, and serves the next one", async () => {
     const stream = uniqueStreamName("example-http");
-    await createStream(client, stream, { shardCount: 1 });
+    await createStream(env.client, stream, { shardCount: 1 });
     const port = await freePort();
     const child = spawn(
       join(BIN, "deno"),
@@ -97,7 +92,7 @@ describe("examples against kinesalite", () => {
           AWS_ACCESS_KEY_ID: "AKIDTEST",
           AWS_SECRET_ACCESS_KEY: "test-secret",
           AWS_REGION: "us-east-1",
-          KINESIS_ENDPOINT: emulator.endpoint,
+          KINESIS_ENDPOINT: env.emulator.endpoint,
           STREAM: stream,
           PORT: String(port),
         },

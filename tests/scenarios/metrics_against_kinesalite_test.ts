@@ -3,15 +3,13 @@
 // and what the stream holds when read back. The C++ KPL's rules, as docs/metrics.md states
 // them with their source, decide the expected values; tests/producer_metrics_test.ts pins
 // the rules one at a time on a fake Kinesis.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";
 import { InMemorySink } from "../../sinks/mod.ts";
 import { metricLevel, metricNames } from "../../src/metrics.ts";
 import type { MetricName } from "../../src/metrics_sink.ts";
 import type { RecordResult } from "../../src/record.ts";
-import { type Emulator, startKinesalite } from "../support/emulators.ts";
-import { createTestClient } from "../support/kinesis_sdk.ts";
+import { startKinesalite, useEmulator } from "../support/emulators.ts";
 import { cell, expectedTotals, formatTable, type Totals } from "../support/metrics_truth.ts";
 import { type MetricsWorkloadRun, runMetricsWorkload } from "../support/metrics_workload.ts";
 
@@ -81,24 +79,13 @@ function outcomeSummary(results: readonly RecordResult[]): Record<string, number
 }
 
 describe("Producer metrics against kinesalite", () => {
-  let emulator: Emulator;
-  let admin: SdkKinesisClient;
-
-  before(async () => {
-    emulator = await startKinesalite();
-    admin = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    admin?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesalite);
 
   test("Producer metrics at level detailed: sums over all exports equal the truth for every name", async () => {
     const sink = new InMemorySink();
     const run = await runMetricsWorkload({
-      endpoint: emulator.endpoint,
-      admin,
+      endpoint: env.emulator.endpoint,
+      admin: env.client,
       level: "detailed",
       sink,
     });
@@ -177,8 +164,8 @@ describe("Producer metrics against kinesalite", () => {
   test("Producer metrics at level summary: only the six summary names, per stream, equal to the truth", async () => {
     const sink = new InMemorySink();
     const run = await runMetricsWorkload({
-      endpoint: emulator.endpoint,
-      admin,
+      endpoint: env.emulator.endpoint,
+      admin: env.client,
       level: "summary",
       sink,
       records: 600,

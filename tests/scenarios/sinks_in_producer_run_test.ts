@@ -2,9 +2,8 @@
 // tests/support/metrics_workload.ts: successes, retries, permanent failures, expiries and a
 // missing stream), with what its backend received checked against the truth computed from
 // the wire and the RecordResults.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";
 import {
   type DataPoint,
   DataPointType,
@@ -21,8 +20,7 @@ import { metricNames, metricUnit } from "../../src/metrics.ts";
 import type { MetricName } from "../../src/metrics_sink.ts";
 import { type CapturedDatum, startCloudWatchCapture } from "../support/cloudwatch_capture.ts";
 import { startDatadogCapture } from "../support/datadog_capture.ts";
-import { type Emulator, startKinesalite } from "../support/emulators.ts";
-import { createTestClient } from "../support/kinesis_sdk.ts";
+import { startKinesalite, useEmulator } from "../support/emulators.ts";
 import { cell, expectedTotals, formatTable, type Totals } from "../support/metrics_truth.ts";
 import { type MetricsWorkloadRun, runMetricsWorkload } from "../support/metrics_workload.ts";
 
@@ -52,18 +50,7 @@ function sumsEqual(expected: Totals, actual: Totals | undefined, countToo: boole
 }
 
 describe("Vendor sinks in a full producer run against kinesalite", () => {
-  let emulator: Emulator;
-  let admin: SdkKinesisClient;
-
-  before(async () => {
-    emulator = await startKinesalite();
-    admin = createTestClient(emulator.endpoint);
-  });
-
-  after(async () => {
-    admin?.destroy();
-    await emulator?.stop();
-  });
+  const env = useEmulator(startKinesalite);
 
   test("CloudWatchSink: global series equal the truth and the roll-up series sum to them", async () => {
     const capture = await startCloudWatchCapture();
@@ -77,8 +64,8 @@ describe("Vendor sinks in a full producer run against kinesalite", () => {
       });
       const startedAt = Date.now();
       const run = await runMetricsWorkload({
-        endpoint: emulator.endpoint,
-        admin,
+        endpoint: env.emulator.endpoint,
+        admin: env.client,
         level: "detailed",
         sink,
         seed: 3,
@@ -159,8 +146,8 @@ describe("Vendor sinks in a full producer run against kinesalite", () => {
     try {
       const sink = new OpenTelemetrySink({ meterProvider: provider });
       const run = await runMetricsWorkload({
-        endpoint: emulator.endpoint,
-        admin,
+        endpoint: env.emulator.endpoint,
+        admin: env.client,
         level: "detailed",
         sink,
         seed: 4,
@@ -256,8 +243,8 @@ describe("Vendor sinks in a full producer run against kinesalite", () => {
       });
       const startedAt = Math.floor(Date.now() / 1000);
       const run = await runMetricsWorkload({
-        endpoint: emulator.endpoint,
-        admin,
+        endpoint: env.emulator.endpoint,
+        admin: env.client,
         level: "detailed",
         sink,
         seed: 5,

@@ -13,6 +13,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
+import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";
+import { silentLogger } from "../../src/logger.ts";
+import type { ProducerOptions } from "../../src/options.ts";
+import { Producer } from "../../src/producer.ts";
+import { createTestClient } from "./kinesis_sdk.ts";
 
 /** A running emulator. */
 export interface Emulator extends AsyncDisposable {
@@ -416,4 +422,43 @@ function killByPid(pid: number): void {
     // Already gone between the check and the signal.
     if ((error as { code?: string }).code !== "ESRCH") throw error;
   }
+}
+
+/** Test credentials both emulators accept (they check none). */
+export const emulatorCredentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
+
+/** What {@linkcode useEmulator} hands the tests of a suite; set by its `before` hook. */
+export interface EmulatorFixture {
+  /** The running emulator. */
+  emulator: Emulator;
+  /** An SDK client on its plain HTTP endpoint. */
+  client: SdkKinesisClient;
+}
+
+/**
+ * Registers `before`/`after` hooks in the enclosing suite: `start` an emulator and an SDK
+ * client on it before the first test, destroy the client and stop the emulator after the last.
+ */
+export function useEmulator(start: () => Promise<Emulator>): EmulatorFixture {
+  const fixture = {} as EmulatorFixture;
+  before(async () => {
+    fixture.emulator = await start();
+    fixture.client = createTestClient(fixture.emulator.endpoint);
+  });
+  after(async () => {
+    fixture.client?.destroy();
+    await fixture.emulator?.stop();
+  });
+  return fixture;
+}
+
+/** A silent producer on `emulator`'s plain endpoint in us-east-1; `options` override any of it. */
+export function producerOn(emulator: Emulator, options: ProducerOptions = {}): Producer {
+  return new Producer({
+    endpoint: emulator.endpoint,
+    region: "us-east-1",
+    credentials: emulatorCredentials,
+    logger: silentLogger,
+    ...options,
+  });
 }
