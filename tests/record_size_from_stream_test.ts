@@ -10,10 +10,14 @@ import type {
   KinesisClient,
   PutRecordsInput,
 } from "../src/kinesis_client.ts";
-import { silentLogger } from "../src/logger.ts";
 import { Producer } from "../src/producer.ts";
 import { CapturingLogger } from "./support/capturing_logger.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "./support/emulators.ts";
+import {
+  type Emulator,
+  producerOn,
+  startKinesalite,
+  startKinesisLocal,
+} from "./support/emulators.ts";
 import {
   createStream,
   createTestClient,
@@ -22,7 +26,6 @@ import {
 } from "./support/kinesis_sdk.ts";
 
 const MiB = 1024 * 1024;
-const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" };
 const SHARD = "shardId-000000000000";
 
 /** `size` bytes of data plus partition key. */
@@ -138,14 +141,7 @@ describe("maxRecordSize 'stream' against the emulators", () => {
       await waitForActive(sdk, large);
       sdk.destroy();
       const ready = async (stream: string) => {
-        const producer = new Producer({
-          endpoint: emulator.endpoint,
-          region: "us-east-1",
-          credentials,
-          stream,
-          maxRecordSize: "stream",
-          logger: silentLogger,
-        });
+        const producer = producerOn(emulator, { stream, maxRecordSize: "stream" });
         await producer.ready();
         return producer;
       };

@@ -2,13 +2,12 @@
 // through the chaos proxy to kinesalite, every record's settlement counted, the stream read
 // back and each key's records (first occurrences) compared with the order they were put in.
 // The same scenario without the option reports how often order breaks there.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";
 import { Producer } from "../../src/producer.ts";
 import type { ProducerOptions } from "../../src/options.ts";
-import { type Emulator, startKinesalite, startKinesisLocal } from "../support/emulators.ts";
+import { startKinesalite, startKinesisLocal, useEmulator } from "../support/emulators.ts";
 import {
   createStream,
   createTestClient,
@@ -40,18 +39,7 @@ const RATES: ChaosRates = {
   delayResponse: 0.01,
 };
 
-let kinesalite: Emulator;
-let direct: SdkKinesisClient;
-
-before(async () => {
-  kinesalite = await startKinesalite();
-  direct = createTestClient(kinesalite.endpoint);
-});
-
-after(async () => {
-  direct?.destroy();
-  await kinesalite?.stop();
-});
+const env = useEmulator(startKinesalite);
 
 /** What one run found. */
 interface OrderRun {
@@ -106,9 +94,9 @@ function orderBreaks(
 async function run(name: string, seed: number, options: ProducerOptions): Promise<OrderRun> {
   const started = performance.now();
   const stream = uniqueStreamName(name);
-  await createStream(direct, stream, { shardCount: 4 });
+  await createStream(env.client, stream, { shardCount: 4 });
   await using proxy = await startChaosProxy({
-    upstream: kinesalite.endpoint,
+    upstream: env.emulator.endpoint,
     seed,
     rates: RATES,
     delayMs: 1_500,
@@ -146,7 +134,7 @@ async function run(name: string, seed: number, options: ProducerOptions): Promis
   await ledger.allSettled();
   await proxy.settled();
   const settlement = ledger.settlement();
-  const contents = await readStream(direct, stream);
+  const contents = await readStream(env.client, stream);
   const check = checkStream(contents.records, ledger, proxy.unconfirmed());
   const breaks = orderBreaks(contents.records);
   assert.deepEqual(logger.at("error").map((call) => call.message), []);

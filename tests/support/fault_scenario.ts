@@ -6,13 +6,13 @@
  *
  * @module
  */
-import { after, before } from "node:test";
+import { after } from "node:test";
 import type { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis";
 import { Producer } from "../../src/producer.ts";
 import type { ProducerOptions } from "../../src/options.ts";
 import type { ChaosProxy } from "./chaos_proxy.ts";
-import { type Emulator, startKinesalite } from "./emulators.ts";
-import { createTestClient, recordHashKey } from "./kinesis_sdk.ts";
+import { type Emulator, startKinesalite, useEmulator } from "./emulators.ts";
+import { recordHashKey } from "./kinesis_sdk.ts";
 import { formatRow, type ScenarioRow, TABLE_HEADER } from "./ledger.ts";
 import { SeededRandom } from "./seeded_random.ts";
 
@@ -34,23 +34,20 @@ export interface ScenarioContext {
  * @returns The context, filled in once the `before` hook has run.
  */
 export function useKinesalite(): ScenarioContext {
-  const context = { rows: [] as ScenarioRow[] } as {
-    kinesalite: Emulator;
-    direct: SdkKinesisClient;
-    rows: ScenarioRow[];
+  const env = useEmulator(startKinesalite);
+  const rows: ScenarioRow[] = [];
+  after(() => {
+    if (rows.length > 0) console.log(`${TABLE_HEADER}\n${rows.map(formatRow).join("\n")}`);
+  });
+  return {
+    get kinesalite() {
+      return env.emulator;
+    },
+    get direct() {
+      return env.client;
+    },
+    rows,
   };
-  before(async () => {
-    context.kinesalite = await startKinesalite();
-    context.direct = createTestClient(context.kinesalite.endpoint);
-  });
-  after(async () => {
-    context.direct?.destroy();
-    await context.kinesalite?.stop();
-    if (context.rows.length > 0) {
-      console.log(`${TABLE_HEADER}\n${context.rows.map(formatRow).join("\n")}`);
-    }
-  });
-  return context;
 }
 
 /** `count` records with unique payloads over a pool of keys, 10% with an explicit hash key. */
