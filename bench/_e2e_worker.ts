@@ -437,32 +437,7 @@ async function runPeer(spec: RunSpec, workload: Workload): Promise<RunResult> {
       });
       return latencyResult(spec, timing, sender.failed);
     }
-    for (let i = 0; i < spec.warmup; i++) await sender.add(workload.record(i), -1);
-    await sender.drain();
-    sender.failed = 0;
-    const startRss = rssMiB("VmRSS");
-    const cpu0 = cpuMicros();
-    const t0 = performance.now();
-    const end = spec.warmup + spec.records;
-    for (let i = spec.warmup; i < end; i++) {
-      const wait = sender.add(workload.record(i), -1);
-      if (wait !== undefined) await wait;
-    }
-    await sender.drain();
-    const elapsedMs = performance.now() - t0;
-    const cpu = cpuMicros() - cpu0;
-    return {
-      variant: spec.variant,
-      mode: spec.mode,
-      records: spec.records,
-      elapsedMs,
-      recordsPerSec: spec.records / (elapsedMs / 1000),
-      mbPerSec: (spec.records * spec.recordBytes) / (elapsedMs / 1000) / 1e6,
-      cpuUsPerRecord: cpu / spec.records,
-      peakRssMiB: rssMiB("VmHWM"),
-      startRssMiB: startRss,
-      failed: sender.failed,
-    };
+    return await timeThroughput(spec, workload, sender);
   } finally {
     sender.close();
   }
@@ -481,38 +456,50 @@ async function runFair(spec: RunSpec, workload: Workload): Promise<RunResult> {
     bufferedTimeMs: spec.bufferedTimeMs,
   }, spec.aggregation);
   try {
-    for (let i = 0; i < spec.warmup; i++) {
-      const wait = loop.add(workload.record(i));
-      if (wait !== undefined) await wait;
-    }
-    await loop.drain();
-    loop.failed = 0;
-    const startRss = rssMiB("VmRSS");
-    const cpu0 = cpuMicros();
-    const t0 = performance.now();
-    const end = spec.warmup + spec.records;
-    for (let i = spec.warmup; i < end; i++) {
-      const wait = loop.add(workload.record(i));
-      if (wait !== undefined) await wait;
-    }
-    await loop.drain();
-    const elapsedMs = performance.now() - t0;
-    const cpu = cpuMicros() - cpu0;
-    return {
-      variant: spec.variant,
-      mode: spec.mode,
-      records: spec.records,
-      elapsedMs,
-      recordsPerSec: spec.records / (elapsedMs / 1000),
-      mbPerSec: (spec.records * spec.recordBytes) / (elapsedMs / 1000) / 1e6,
-      cpuUsPerRecord: cpu / spec.records,
-      peakRssMiB: rssMiB("VmHWM"),
-      startRssMiB: startRss,
-      failed: loop.failed,
-    };
+    return await timeThroughput(spec, workload, loop);
   } finally {
     loop.close();
   }
+}
+
+/** What a fire-and-forget peer offers the throughput run: the fair loop and the SDK senders. */
+type ThroughputPeer = Pick<PeerSender, "add" | "drain" | "failed">;
+
+/** Warms `peer` up, then times `spec.records` records through it, waiting when it says so. */
+async function timeThroughput(
+  spec: RunSpec,
+  workload: Workload,
+  peer: ThroughputPeer,
+): Promise<RunResult> {
+  for (let i = 0; i < spec.warmup; i++) {
+    const wait = peer.add(workload.record(i), -1);
+    if (wait !== undefined) await wait;
+  }
+  await peer.drain();
+  peer.failed = 0;
+  const startRss = rssMiB("VmRSS");
+  const cpu0 = cpuMicros();
+  const t0 = performance.now();
+  const end = spec.warmup + spec.records;
+  for (let i = spec.warmup; i < end; i++) {
+    const wait = peer.add(workload.record(i), -1);
+    if (wait !== undefined) await wait;
+  }
+  await peer.drain();
+  const elapsedMs = performance.now() - t0;
+  const cpu = cpuMicros() - cpu0;
+  return {
+    variant: spec.variant,
+    mode: spec.mode,
+    records: spec.records,
+    elapsedMs,
+    recordsPerSec: spec.records / (elapsedMs / 1000),
+    mbPerSec: (spec.records * spec.recordBytes) / (elapsedMs / 1000) / 1e6,
+    cpuUsPerRecord: cpu / spec.records,
+    peakRssMiB: rssMiB("VmHWM"),
+    startRssMiB: startRss,
+    failed: peer.failed,
+  };
 }
 
 /** The floor on the same records as the timed phase of the other variants. */
