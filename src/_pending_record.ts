@@ -4,6 +4,13 @@
 // Stages read its fields; they change it only through its methods, which keep the
 // attempt history, the last error and the settlement consistent. docs/architecture.md
 // follows one record through its life.
+//
+// It is kept small because up to `maxOutstandingRecords` of them live at once and each
+// survives several young collections (docs/performance.md, "Retained heap"): the hash key
+// words are stored as signed 32-bit integers, which V8 keeps in the field itself where an
+// unsigned word above 2^31 would be a separate 16-byte number; what only a failure needs
+// (the last error, the backoff count, the misroute guard) lives in a `RetryState` created
+// on the first failure; the start of the next attempt's delay is read from the attempts.
 
 import type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./record.ts";
 import type { HashKey } from "./hash_key.ts";
@@ -16,6 +23,17 @@ export interface RecordOwner {
   onAttempt?: ((attempt: Attempt) => void) | undefined;
 }
 
+/** What a record keeps once an attempt has failed. */
+class RetryState {
+  /** The last real error, named by an `Expired` result. */
+  lastErrorCode: string | undefined = undefined;
+  lastErrorMessage: string | undefined = undefined;
+  /** Consecutive transient failures, for the backoff. */
+  transientFailures = 0;
+  /** See `PendingRecord.predictAfterGeneration`. */
+  predictAfterGeneration = -1;
+}
+
 export class PendingRecord implements RecordReceipt, HashKey {
   readonly record: UserRecord;
   readonly stream: string;
@@ -24,37 +42,28 @@ export class PendingRecord implements RecordReceipt, HashKey {
   readonly data: Uint8Array;
   /** Data bytes plus partition key bytes: what counts against the byte limits. */
   readonly size: number;
-  // The hash key's words, set by the constructor. Initialised to 0 first so V8 gives the
-  // fields a number representation from the start: declared bare they start undefined, and
-  // a record costs about a tenth more with aggregation off (bench/pipeline_probe.ts).
-  readonly h0: number = 0;
-  readonly h1: number = 0;
-  readonly h2: number = 0;
-  readonly h3: number = 0;
+  // The hash key's words as signed integers (`word | 0`); the getters give them back
+  // unsigned. Initialised to 0 first so V8 gives the fields a small-integer representation
+  // from the start.
+  readonly #h0: number = 0;
+  readonly #h1: number = 0;
+  readonly #h2: number = 0;
+  readonly #h3: number = 0;
 
   /** Admission order; `flush()` waits for every record up to a sequence number. */
   seq = 0;
   arrivedAt = 0;
-  expiresAt = 0;
-  /** When the record should leave the aggregator. */
-  deadline = 0;
+  // Expiry and deadline as distances from arrival: whole milliseconds (the TTL and the
+  // buffering time as configured, a retry's deadline floored) are small integers V8 keeps
+  // in the field, where an absolute epoch time would be a separate 16-byte number.
+  #ttlMs = 0;
+  #dueAfterMs = 0;
   /** The shard the map predicted for the current attempt. */
   predictedShard: Shard | null = null;
   /** The shard map generation the current prediction came from. */
   predictedGeneration = -1;
-  /**
-   * After a `Wrong Shard` retry, the record is not predicted again until the shard map
-   * has refreshed past this generation, so a stale map cannot misroute it twice.
-   */
-  predictAfterGeneration = -1;
   attempts: Attempt[] | null = null;
-  /** End of the previous attempt (or arrival): the start of the next attempt's delay. */
-  waitingSince = 0;
-  /** The last real error, named by an `Expired` result. */
-  lastErrorCode: string | undefined = undefined;
-  lastErrorMessage: string | undefined = undefined;
-  /** Consecutive transient failures, for the backoff. */
-  transientFailures = 0;
+  #retry: RetryState | null = null;
 
   owner: RecordOwner | null = null;
   outcome: RecordResult | undefined = undefined;
@@ -78,10 +87,70 @@ export class PendingRecord implements RecordReceipt, HashKey {
     this.explicitHashKey = record.explicitHashKey ?? undefined;
     this.data = data;
     this.size = data.length + partitionKeyBytes;
-    this.h0 = key.h0;
-    this.h1 = key.h1;
-    this.h2 = key.h2;
-    this.h3 = key.h3;
+    this.#h0 = key.h0 | 0;
+    this.#h1 = key.h1 | 0;
+    this.#h2 = key.h2 | 0;
+    this.#h3 = key.h3 | 0;
+  }
+
+  /** Bits 127..96 of the hash key. */
+  get h0(): number {
+    return this.#h0 >>> 0;
+  }
+
+  /** Bits 95..64 of the hash key. */
+  get h1(): number {
+    return this.#h1 >>> 0;
+  }
+
+  /** Bits 63..32 of the hash key. */
+  get h2(): number {
+    return this.#h2 >>> 0;
+  }
+
+  /** Bits 31..0 of the hash key. */
+  get h3(): number {
+    return this.#h3 >>> 0;
+  }
+
+  /** When the record fails with `Expired` if it has not settled. */
+  get expiresAt(): number {
+    return this.arrivedAt + this.#ttlMs;
+  }
+
+  /** When the record should leave the aggregator. */
+  get deadline(): number {
+    return this.arrivedAt + this.#dueAfterMs;
+  }
+
+  /** End of the previous attempt (or arrival): the start of the next attempt's delay. */
+  get waitingSince(): number {
+    const attempts = this.attempts;
+    return attempts === null ? this.arrivedAt : attempts[attempts.length - 1]!.endedAt;
+  }
+
+  /** The last real error's code, named by an `Expired` result. */
+  get lastErrorCode(): string | undefined {
+    return this.#retry?.lastErrorCode;
+  }
+
+  /** The last real error's message. */
+  get lastErrorMessage(): string | undefined {
+    return this.#retry?.lastErrorMessage;
+  }
+
+  /**
+   * After a `Wrong Shard` retry, the record is not predicted again until the shard map
+   * has refreshed past this generation, so a stale map cannot misroute it twice (-1: no
+   * such retry).
+   */
+  get predictAfterGeneration(): number {
+    return this.#retry === null ? -1 : this.#retry.predictAfterGeneration;
+  }
+
+  /** Consecutive transient failures, for the backoff. */
+  get transientFailures(): number {
+    return this.#retry === null ? 0 : this.#retry.transientFailures;
   }
 
   /**
@@ -119,9 +188,8 @@ export class PendingRecord implements RecordReceipt, HashKey {
   admit(seq: number, now: number, ttlMs: number, maxBufferedMs: number): void {
     this.seq = seq;
     this.arrivedAt = now;
-    this.waitingSince = now;
-    this.expiresAt = now + ttlMs;
-    this.deadline = now + maxBufferedMs;
+    this.#ttlMs = ttlMs;
+    this.#dueAfterMs = maxBufferedMs;
   }
 
   /** The shard the aggregator routes the current attempt to (`null`: by hash key alone). */
@@ -129,29 +197,42 @@ export class PendingRecord implements RecordReceipt, HashKey {
     this.predictedShard = shard;
   }
 
-  /** Goes around again, due to leave the aggregator at `deadline`. */
+  /**
+   * Goes around again, due to leave the aggregator at `deadline`, or at most a millisecond
+   * before it (see `#dueAfterMs`).
+   */
   requeue(deadline: number): void {
-    this.deadline = deadline;
+    this.#dueAfterMs = Math.floor(deadline - this.arrivedAt);
   }
 
   /** Records an attempt; the next attempt's delay counts from its end. */
   addAttempt(attempt: Attempt): void {
     if (this.attempts === null) this.attempts = [attempt];
     else this.attempts.push(attempt);
-    this.waitingSince = attempt.endedAt;
     this.owner?.onAttempt?.(attempt);
   }
 
   /** Records a failed attempt whose error an `Expired` result will name. */
   failed(attempt: Attempt): void {
     this.addAttempt(attempt);
-    this.lastErrorCode = attempt.errorCode;
-    this.lastErrorMessage = attempt.errorMessage;
+    this.blame(attempt.errorCode, attempt.errorMessage);
+  }
+
+  /** Names the error an `Expired` result will report, without an attempt of its own. */
+  blame(errorCode: string | undefined, errorMessage: string | undefined): void {
+    const retry = this.#retryState();
+    retry.lastErrorCode = errorCode;
+    retry.lastErrorMessage = errorMessage;
   }
 
   /** Counts one more transient failure in a row and returns the count. */
   failedTransiently(): number {
-    return ++this.transientFailures;
+    return ++this.#retryState().transientFailures;
+  }
+
+  #retryState(): RetryState {
+    if (this.#retry === null) this.#retry = new RetryState();
+    return this.#retry;
   }
 
   /**
@@ -161,7 +242,7 @@ export class PendingRecord implements RecordReceipt, HashKey {
    */
   misrouted(attempt: Attempt): void {
     this.failed(attempt);
-    this.predictAfterGeneration = this.predictedGeneration;
+    this.#retryState().predictAfterGeneration = this.predictedGeneration;
   }
 
   /** Delivers the result; the producer guarantees it is called once. */

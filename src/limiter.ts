@@ -511,9 +511,10 @@ function throttledPart(record: KinesisRecord): number {
 function blameThrottles(record: KinesisRecord, shard: Shard): void {
   for (const member of record.records) {
     if (member.lastErrorCode !== undefined) continue;
-    member.lastErrorCode = ErrorCodes.throughputExceeded;
-    member.lastErrorMessage =
-      `Not sent: Kinesis throttled ${shard.id}, and its send rate was lowered and paused`;
+    member.blame(
+      ErrorCodes.throughputExceeded,
+      `Not sent: Kinesis throttled ${shard.id}, and its send rate was lowered and paused`,
+    );
   }
 }
 

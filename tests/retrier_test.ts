@@ -241,7 +241,7 @@ test("Retrier.decide() retries transient errors with growing, jittered backoff",
 
 test("Retrier.decide() caps the transient backoff at 10 s", () => {
   const record = inShard(0);
-  record.transientFailures = 30;
+  for (let i = 0; i < 30; i++) record.failedTransiently();
   const verdict = new Retrier({ failIfThrottled: false, random: () => 0.999 }).decide(
     failedCall([single(record, SHARDS[0]!)], "InternalFailure"),
     known,
@@ -282,8 +282,7 @@ test("Retrier.decide() fails every record with Record Count Mismatch when the an
 test("Retrier.expired() fails the expired members with Expired naming the last error and sends the rest around", () => {
   const expired = pendingRecord({ now: 0, expiresAt: 100 });
   const alive = pendingRecord({ now: 0, expiresAt: 1000 });
-  expired.lastErrorCode = "InternalFailure";
-  expired.lastErrorMessage = "boom";
+  expired.blame("InternalFailure", "boom");
   const kinesisRecord = aggregate([expired, alive], SHARDS[0]!);
   const verdict = retrier().expired(kinesisRecord, 100);
   assert.deepEqual(verdict.failed, [expired]);
