@@ -23,6 +23,46 @@ export interface RecordOwner {
   onAttempt?: ((attempt: Attempt) => void) | undefined;
 }
 
+type Resolver = (result: RecordResult) => void;
+
+/** A record a stream owns whose result promise has been asked for as well. */
+class OwnerAndResolver implements RecordOwner {
+  readonly owner: RecordOwner;
+  readonly resolve: Resolver;
+
+  constructor(owner: RecordOwner, resolve: Resolver) {
+    this.owner = owner;
+    this.resolve = resolve;
+  }
+
+  get onAttempt(): ((attempt: Attempt) => void) | undefined {
+    return this.owner.onAttempt;
+  }
+
+  onResult(result: RecordResult): void {
+    this.resolve(result);
+    this.owner.onResult(result);
+  }
+}
+
+/** Who hears of a record: nobody, a `put()` caller's promise, an owner, or both. */
+type Listener = RecordOwner | Resolver | null;
+
+function listener(owner: RecordOwner | null, resolve: Resolver | undefined): Listener {
+  if (resolve === undefined) return owner;
+  return owner === null ? resolve : new OwnerAndResolver(owner, resolve);
+}
+
+function ownerOf(listener: Listener): RecordOwner | null {
+  if (typeof listener === "function") return null;
+  return listener instanceof OwnerAndResolver ? listener.owner : listener;
+}
+
+function resolverOf(listener: Listener): Resolver | undefined {
+  if (typeof listener === "function") return listener;
+  return listener instanceof OwnerAndResolver ? listener.resolve : undefined;
+}
+
 /** What a record keeps once an attempt has failed. */
 class RetryState {
   /** The last real error, named by an `Expired` result. */
@@ -65,10 +105,11 @@ export class PendingRecord implements RecordReceipt, HashKey {
   attempts: Attempt[] | null = null;
   #retry: RetryState | null = null;
 
-  owner: RecordOwner | null = null;
+  // The owner and the result promise's resolver share one field: most records have one
+  // or neither.
+  #listener: Listener = null;
   outcome: RecordResult | undefined = undefined;
   #promise: Promise<RecordResult> | undefined;
-  #resolve: ((result: RecordResult) => void) | undefined;
 
   /** Links in the producer's list of outstanding records, oldest first. */
   prev: PendingRecord | null = null;
@@ -167,6 +208,15 @@ export class PendingRecord implements RecordReceipt, HashKey {
     return new PendingRecord(record, stream, data, partitionKeyBytes, key);
   }
 
+  /** Gets the record's attempts and result: the writable or transform it came through. */
+  get owner(): RecordOwner | null {
+    return ownerOf(this.#listener);
+  }
+
+  set owner(owner: RecordOwner | null) {
+    this.#listener = listener(owner, resolverOf(this.#listener));
+  }
+
   get settled(): boolean {
     return this.outcome !== undefined;
   }
@@ -177,7 +227,7 @@ export class PendingRecord implements RecordReceipt, HashKey {
         this.#promise = Promise.resolve(this.outcome);
       } else {
         this.#promise = new Promise((resolve) => {
-          this.#resolve = resolve;
+          this.#listener = listener(ownerOf(this.#listener), resolve);
         });
       }
     }
@@ -209,7 +259,8 @@ export class PendingRecord implements RecordReceipt, HashKey {
   addAttempt(attempt: Attempt): void {
     if (this.attempts === null) this.attempts = [attempt];
     else this.attempts.push(attempt);
-    this.owner?.onAttempt?.(attempt);
+    const listener = this.#listener;
+    if (typeof listener !== "function") listener?.onAttempt?.(attempt);
   }
 
   /** Records a failed attempt whose error an `Expired` result will name. */
@@ -220,19 +271,14 @@ export class PendingRecord implements RecordReceipt, HashKey {
 
   /** Names the error an `Expired` result will report, without an attempt of its own. */
   blame(errorCode: string | undefined, errorMessage: string | undefined): void {
-    const retry = this.#retryState();
+    const retry = this.#retry ??= new RetryState();
     retry.lastErrorCode = errorCode;
     retry.lastErrorMessage = errorMessage;
   }
 
   /** Counts one more transient failure in a row and returns the count. */
   failedTransiently(): number {
-    return ++this.#retryState().transientFailures;
-  }
-
-  #retryState(): RetryState {
-    if (this.#retry === null) this.#retry = new RetryState();
-    return this.#retry;
+    return ++(this.#retry ??= new RetryState()).transientFailures;
   }
 
   /**
@@ -242,16 +288,16 @@ export class PendingRecord implements RecordReceipt, HashKey {
    */
   misrouted(attempt: Attempt): void {
     this.failed(attempt);
-    this.#retryState().predictAfterGeneration = this.predictedGeneration;
+    (this.#retry ??= new RetryState()).predictAfterGeneration = this.predictedGeneration;
   }
 
   /** Delivers the result; the producer guarantees it is called once. */
   deliver(result: RecordResult): void {
     this.outcome = result;
-    if (this.#resolve !== undefined) {
-      this.#resolve(result);
-      this.#resolve = undefined;
-    }
-    this.owner?.onResult(result);
+    const listener = this.#listener;
+    // The resolver is not needed again; the owner stays, as the receipt's.
+    this.#listener = ownerOf(listener);
+    if (typeof listener === "function") listener(result);
+    else listener?.onResult(result);
   }
 }

@@ -64,3 +64,59 @@ test("PendingRecord.deliver() settles the result promise and tells the owner", a
   assert.equal(await record.result, result, "the same result after settlement");
   assert.deepEqual(results, [result]);
 });
+
+test("PendingRecord gives its hash key words back unsigned, as HashKey says", () => {
+  const top = pendingRecord({ explicitHashKey: "340282366920938463463374607431768211455" });
+  assert.deepEqual([top.h0, top.h1, top.h2, top.h3], [
+    0xffffffff,
+    0xffffffff,
+    0xffffffff,
+    0xffffffff,
+  ]);
+  const mid = pendingRecord({ explicitHashKey: String(2n ** 127n + 2n ** 31n) });
+  assert.deepEqual([mid.h0, mid.h1, mid.h2, mid.h3], [0x80000000, 0, 0, 0x80000000]);
+});
+
+test("PendingRecord.requeue() keeps a fractional deadline within the millisecond before it", () => {
+  const record = pendingRecord();
+  record.admit(1, 1_000.25, 30_000, 100);
+  assert.equal(record.deadline, 1_100.25, "admission keeps the exact deadline");
+  assert.equal(record.expiresAt, 31_000.25);
+  record.requeue(2_000.75);
+  assert.ok(record.deadline <= 2_000.75 && record.deadline > 1_999.75, `${record.deadline}`);
+});
+
+test("PendingRecord has no retry state before a failure, and blame() names an error without an attempt", () => {
+  const record = pendingRecord();
+  assert.deepEqual(
+    [record.lastErrorCode, record.transientFailures, record.predictAfterGeneration],
+    [undefined, 0, -1],
+  );
+  record.blame("ProvisionedThroughputExceededException", "throttled");
+  assert.deepEqual([record.lastErrorCode, record.lastErrorMessage, record.attempts], [
+    "ProvisionedThroughputExceededException",
+    "throttled",
+    null,
+  ]);
+});
+
+test("PendingRecord tells both its owner and its result promise, whichever came first", async () => {
+  for (const promiseFirst of [false, true]) {
+    const record = pendingRecord();
+    const results: RecordResult[] = [];
+    const attempts: Attempt[] = [];
+    const owner = { onResult: (result: RecordResult) => results.push(result) };
+    const promise = promiseFirst ? record.result : undefined;
+    record.owner = owner;
+    (owner as { onAttempt?: (a: Attempt) => void }).onAttempt = (a) => attempts.push(a);
+    const result = promise ?? record.result;
+    assert.equal(record.owner, owner);
+    record.addAttempt(attempt(5));
+    const outcome = { success: true } as RecordResult;
+    record.deliver(outcome);
+    assert.equal(await result, outcome);
+    assert.deepEqual(results, [outcome], "the owner hears once");
+    assert.equal(attempts.length, 1, "the owner sees the attempt");
+    assert.equal(record.owner, owner, "the owner stays after settlement");
+  }
+});
