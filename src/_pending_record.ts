@@ -6,11 +6,12 @@
 // follows one record through its life.
 //
 // It is kept small because up to `maxOutstandingRecords` of them live at once and each
-// survives several young collections (docs/performance.md, "Retained heap"): the hash key
-// words are stored as signed 32-bit integers, which V8 keeps in the field itself where an
-// unsigned word above 2^31 would be a separate 16-byte number; what only a failure needs
-// (the last error, the backoff count, the misroute guard) lives in a `RetryState` created
-// on the first failure; the start of the next attempt's delay is read from the attempts.
+// survives several young collections (docs/performance.md, "Retained heap per outstanding
+// record"). Numbers V8 would box (16 bytes each) are avoided: the hash key words are
+// stored as signed 32-bit integers, expiry and deadline as whole-millisecond distances
+// from arrival. What only a failure needs (the last error, the backoff count, the
+// misroute guard) lives in a `RetryState` made on the first failure; the start of the
+// next attempt's delay is read from the attempts.
 
 import type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./record.ts";
 import type { HashKey } from "./hash_key.ts";
