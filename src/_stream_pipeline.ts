@@ -52,7 +52,7 @@ export interface StreamPipelineOptions {
   /** Lists the stream's shards (through the producer's client). */
   readonly listShards: ListShardsFunction;
   /** Where aggregates are encoded, shared by the producer's streams. */
-  readonly pool: BufferPool | undefined;
+  readonly pool?: BufferPool | undefined;
   /** Receives each PutRecords call's Kinesis records. */
   send(stream: string, records: KinesisRecord[]): void;
   /** Receives Kinesis records whose earliest member expired while the limiter held them. */
