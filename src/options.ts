@@ -90,7 +90,7 @@ export interface ProducerOptions {
    * the PutRecords calls in flight (≥ 1). Past it the next call waits for one to settle,
    * while records keep buffering within `maxOutstandingRecords` and `maxOutstandingBytes`;
    * a call larger than the bound goes alone. It bounds the memory of request bodies and
-   * transport copies (see docs/performance.md, "Memory"). @default {33554432}
+   * transport copies (see docs/performance.md, "Memory"). @default {16777216}
    */
   maxInFlightBytes?: number;
   /**
@@ -157,7 +157,7 @@ const MiB = 1024 * 1024;
  * The default `maxInFlightBytes`, chosen by peak memory against records/s end to end
  * (docs/performance.md, "Memory").
  */
-const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * MiB;
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 16 * MiB;
 const HTTP_URL = /^https?:\/\/[^/?#]/i;
 
 // Every key of ProducerOptions, so a misspelt one (`recordMaxBufferedTime`) is refused

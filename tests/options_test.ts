@@ -46,7 +46,7 @@ test("Producer() accepts every documented option name", () => {
     maxOutstandingBytes: 1048576,
     maxRecordSize: 1048576,
     maxInFlightRequests: 24,
-    maxInFlightBytes: 33554432,
+    maxInFlightBytes: 16777216,
     requestTimeoutMs: 6000,
     metricsLevel: "none",
     metricsGranularity: "stream",
