@@ -4,6 +4,7 @@
 // the stored records whose landing shard the map does not know yet, until the refresh
 // that will tell. docs/architecture.md describes each stage.
 
+import type { BufferPool } from "./_buffer_pool.ts";
 import type { PendingRecord } from "./_pending_record.ts";
 import { ShardGate } from "./_shard_gate.ts";
 import { Aggregator } from "./aggregator.ts";
@@ -50,6 +51,8 @@ export interface StreamPipelineOptions {
   readonly logger: Logger;
   /** Lists the stream's shards (through the producer's client). */
   readonly listShards: ListShardsFunction;
+  /** Where aggregates are encoded, shared by the producer's streams. */
+  readonly pool?: BufferPool | undefined;
   /** Receives each PutRecords call's Kinesis records. */
   send(stream: string, records: KinesisRecord[]): void;
   /** Receives Kinesis records whose earliest member expired while the limiter held them. */
@@ -121,6 +124,7 @@ export class StreamPipeline {
         return shardMap.predict(record);
       },
       onKinesisRecord: (record) => this.#route(record),
+      pool: init.pool,
     });
     this.#limiter = new Limiter({
       scheduler,

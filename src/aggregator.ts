@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { BufferPool } from "./_buffer_pool.ts";
 import type { PendingRecord } from "./_pending_record.ts";
 import { AggregateBuilder } from "./codec.ts";
 import { KinesisRecord } from "./kinesis_record.ts";
@@ -24,6 +25,11 @@ export interface AggregatorOptions {
   predict(record: PendingRecord): Shard | null;
   /** Receives every Kinesis record the aggregator closes. */
   onKinesisRecord(record: KinesisRecord): void;
+  /**
+   * Where aggregates are encoded; each goes back through its Kinesis record's `release()`.
+   * Without one, each aggregate is a fresh allocation.
+   */
+  pool?: BufferPool | undefined;
 }
 
 /**
@@ -39,11 +45,13 @@ class Buffer implements DeadlineTask {
   earliest = Infinity;
   samePartitionKey = true;
   anyExplicitHashKey = false;
+  readonly pool: BufferPool | undefined;
 
-  constructor(onDue: (buffer: Buffer) => void, shard: Shard | null) {
+  constructor(onDue: (buffer: Buffer) => void, shard: Shard | null, pool?: BufferPool) {
     this.#onDue = onDue;
     this.shard = shard;
     this.deadline = new Deadline(this);
+    this.pool = pool;
   }
 
   onDeadline(): void {
@@ -102,7 +110,7 @@ export class Aggregator {
     if (shard !== null) {
       buffer = this.#byShard.get(shard);
       if (buffer === undefined) {
-        buffer = new Buffer(this.#emitDue, shard);
+        buffer = new Buffer(this.#emitDue, shard, this.#options.pool);
         this.#byShard.set(shard, buffer);
       }
     } else {
@@ -112,7 +120,7 @@ export class Aggregator {
       const key = record.explicitHashKey ?? record.partitionKey;
       buffer = byKey.get(key);
       if (buffer === undefined) {
-        buffer = new Buffer(this.#emitDue, null);
+        buffer = new Buffer(this.#emitDue, null, this.#options.pool);
         byKey.set(key, buffer);
       }
     }
@@ -195,7 +203,7 @@ export class Aggregator {
     if (records.length === 0) return;
     const record = records.length === 1
       ? KinesisRecord.single(records[0]!)
-      : KinesisRecord.aggregated(records, buffer.builder.encode(), buffer);
+      : KinesisRecord.aggregated(records, encode(buffer), buffer);
     this.#buffered -= records.length;
     this.#reset(buffer);
     if (buffer.shard === null) {
@@ -248,4 +256,18 @@ export class Aggregator {
     buffer.earliest = Infinity;
     this.#scheduler.cancel(buffer.deadline);
   }
+}
+
+/** `buffer`'s aggregate, in memory from its pool when it has one. */
+function encode(buffer: Buffer): Uint8Array {
+  const { builder, pool } = buffer;
+  if (pool === undefined) return builder.encode();
+  const data = pool.take(builder.size);
+  try {
+    builder.encodeInto(data, 0);
+  } catch (error) {
+    pool.give(data);
+    throw error;
+  }
+  return data;
 }

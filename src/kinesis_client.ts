@@ -11,7 +11,10 @@ import { holdingFetch } from "./_holding_fetch.ts";
 
 /** One entry of a PutRecords request. */
 export interface PutRecordsRequestEntry {
-  /** The Kinesis record's bytes. */
+  /**
+   * The Kinesis record's bytes, valid until the call's promise settles: the producer then
+   * reuses an aggregate's memory, so a client that keeps them past that copies them.
+   */
   Data: Uint8Array;
   /** The Kinesis record's partition key. */
   PartitionKey: string;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { BufferPool } from "./_buffer_pool.ts";
 import type { PendingRecord } from "./_pending_record.ts";
 import { hashKeyToDecimal } from "./hash_key.ts";
 import type { Shard } from "./shard_map.ts";
@@ -32,6 +33,8 @@ export class KinesisRecord {
   deadline: number;
   /** Earliest expiry of its user records. */
   expiresAt: number;
+  /** Where `data`'s memory goes back to once nothing reads it, until {@linkcode release}. */
+  #pool: BufferPool | undefined = undefined;
 
   /**
    * Creates an entry; use {@linkcode KinesisRecord.single} or
@@ -87,30 +90,47 @@ export class KinesisRecord {
    *
    * @param records The user records, in the order they were encoded.
    * @param data The encoded aggregated record.
-   * @param routing What the members have in common.
+   * @param routing What the members have in common, and the pool `data` was taken from.
    * @returns The entry.
    */
   static aggregated(
     records: PendingRecord[],
     data: Uint8Array,
-    routing: { samePartitionKey: boolean; anyExplicitHashKey: boolean },
+    routing: {
+      samePartitionKey: boolean;
+      anyExplicitHashKey: boolean;
+      pool?: BufferPool | undefined;
+    },
   ): KinesisRecord {
     const first = records[0]!;
-    if (!routing.samePartitionKey) {
-      return new KinesisRecord(
+    const record = routing.samePartitionKey
+      ? new KinesisRecord(
+        records,
+        first.partitionKey,
+        routing.anyExplicitHashKey ? hashKeyToDecimal(first) : undefined,
+        data,
+        first.size - first.data.length,
+      )
+      : new KinesisRecord(
         records,
         AGGREGATED_PARTITION_KEY,
         hashKeyToDecimal(first),
         data,
         AGGREGATED_PARTITION_KEY.length,
       );
-    }
-    return new KinesisRecord(
-      records,
-      first.partitionKey,
-      routing.anyExplicitHashKey ? hashKeyToDecimal(first) : undefined,
-      data,
-      first.size - first.data.length,
-    );
+    record.#pool = routing.pool;
+    return record;
+  }
+
+  /**
+   * Gives `data`'s memory back to its pool, for another aggregate. Its owner calls this
+   * once nothing can read `data` any more: when the PutRecords call carrying it has
+   * settled, or when it expired before any call. Later calls do nothing.
+   */
+  release(): void {
+    const pool = this.#pool;
+    if (pool === undefined) return;
+    this.#pool = undefined;
+    pool.give(this.data);
   }
 }

@@ -86,6 +86,14 @@ export interface ProducerOptions {
   /** Most PutRecords calls in flight (1 .. 256; the C++ `MaxConnections`). @default {24} */
   maxInFlightRequests?: number;
   /**
+   * Most bytes (data plus partition keys, what Kinesis counts against a call's limit) of
+   * the PutRecords calls in flight (≥ 1). Past it the next call waits for one to settle,
+   * while records keep buffering within `maxOutstandingRecords` and `maxOutstandingBytes`;
+   * a call larger than the bound goes alone. It bounds the memory of request bodies and
+   * transport copies (see docs/performance.md, "Memory"). @default {16777216}
+   */
+  maxInFlightBytes?: number;
+  /**
    * Per-request timeout (100 .. 600000), for calls within Kinesis' classic limits (records
    * up to 1 MiB, calls up to 5 MiB). A larger call gets this much per MiB of its largest
    * record, or per 5 MiB of the call, whichever is more, but no longer than its records'
@@ -133,6 +141,7 @@ export interface ResolvedProducerOptions {
   /** `maxRecordSize: "stream"`: read each stream's limit with DescribeStreamSummary. */
   recordSizeFromStream: boolean;
   maxInFlightRequests: number;
+  maxInFlightBytes: number;
   requestTimeoutMs: number;
   metricsLevel: MetricsLevel;
   metricsGranularity: MetricsGranularity | undefined;
@@ -144,6 +153,11 @@ export interface ResolvedProducerOptions {
 }
 
 const MiB = 1024 * 1024;
+/**
+ * The default `maxInFlightBytes`, chosen by peak memory against records/s end to end
+ * (docs/performance.md, "Memory").
+ */
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 16 * MiB;
 const HTTP_URL = /^https?:\/\/[^/?#]/i;
 
 // Every key of ProducerOptions, so a misspelt one (`recordMaxBufferedTime`) is refused
@@ -170,6 +184,7 @@ const OPTION_KEYS: Record<keyof ProducerOptions, true> = {
   maxOutstandingBytes: true,
   maxRecordSize: true,
   maxInFlightRequests: true,
+  maxInFlightBytes: true,
   requestTimeoutMs: true,
   metricsLevel: true,
   metricsGranularity: true,
@@ -241,6 +256,14 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     maxRecordSize,
     recordSizeFromStream,
     maxInFlightRequests: number(options, "maxInFlightRequests", 24, 1, 256, true),
+    maxInFlightBytes: number(
+      options,
+      "maxInFlightBytes",
+      DEFAULT_MAX_IN_FLIGHT_BYTES,
+      1,
+      Number.MAX_SAFE_INTEGER,
+      true,
+    ),
     requestTimeoutMs: number(options, "requestTimeoutMs", 6000, 100, 600_000),
     metricsLevel: oneOf<MetricsLevel>(options, "metricsLevel", "none", [
       "none",

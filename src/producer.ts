@@ -12,6 +12,7 @@
  */
 
 import { Admission } from "./_admission.ts";
+import { BufferPool } from "./_buffer_pool.ts";
 import { BurstClock } from "./_burst_clock.ts";
 import { OutstandingLedger } from "./_ledger.ts";
 import { onScheduler } from "./_metrics_scheduler.ts";
@@ -105,6 +106,8 @@ export class Producer implements AsyncDisposable {
   readonly #ledger: OutstandingLedger;
   readonly #admission: Admission;
   readonly #sender: Sender;
+  /** Where aggregates are encoded; idle buffers up to what may be in flight are kept. */
+  readonly #pool: BufferPool | undefined;
   readonly #retrier: Retrier;
   readonly #settlement: Settlement;
   #spareVerdict: Verdict | undefined = undefined;
@@ -154,10 +157,14 @@ export class Producer implements AsyncDisposable {
       maxBytes: resolved.maxOutstandingBytes,
       admit: (record) => this.#admit(record),
     });
+    this.#pool = resolved.aggregationEnabled
+      ? new BufferPool(resolved.aggregationMaxSize, resolved.maxInFlightBytes)
+      : undefined;
     this.#sender = new Sender({
       client: () => this.#getClient(),
       scheduler: this.#scheduler,
       maxInFlight: resolved.maxInFlightRequests,
+      maxInFlightBytes: resolved.maxInFlightBytes,
       requestTimeoutMs: resolved.requestTimeoutMs,
       logger: this.#logger,
       onExpired: this.#onExpired,
@@ -621,6 +628,7 @@ export class Producer implements AsyncDisposable {
       listShards: (input, callOptions) =>
         this.#getClient().then((client) => client.listShards(input, callOptions)),
       send: (name, records) => this.#sender.send(name, records),
+      pool: this.#pool,
       onExpired: this.#onExpired,
       onLandings: (owner, landings) => this.#onLandings(owner, landings),
     });
@@ -676,10 +684,14 @@ export class Producer implements AsyncDisposable {
     for (const landing of verdict.landings) pipeline.park(landing);
     this.#settlement.apply(verdict);
     if (verdict.recycle()) this.#spareVerdict = verdict;
+    // The call has settled and its records went back to the pipeline as user records, not
+    // as these aggregates: nothing reads their bytes any more.
+    for (const record of call.records) record.release();
   }
 
   readonly #onExpired = (record: KinesisRecord): void => {
     this.#settlement.apply(this.#retrier.expired(record, this.#clock.now()));
+    record.release();
   };
 
   #onLandings(pipeline: StreamPipeline, landings: Landing[]): void {
@@ -707,6 +719,7 @@ export class Producer implements AsyncDisposable {
     for (const limit of this.#recordLimits.values()) limit.close();
     this.#sender.close();
     await this.#sender.idle();
+    this.#pool?.close();
     if (this.#samplePendingOn) this.#samplePending(this.#clock.now(), false);
     // A sink that never answers must not hold close() forever.
     const exportBudget = Math.max(MIN_FINAL_EXPORT_MS, timeoutMs);

@@ -1,6 +1,6 @@
 /**
- * Sends PutRecords requests, at most `maxInFlightRequests` at a time, each bounded by
- * `requestTimeoutMs` through an AbortSignal.
+ * Sends PutRecords requests, at most `maxInFlightRequests` and `maxInFlightBytes` at a
+ * time, each bounded by `requestTimeoutMs` through an AbortSignal.
  *
  * @module
  */
@@ -30,6 +30,8 @@ export class PutRecordsCall implements DeadlineTask {
   startedAt = 0;
   /** Clock time the request ended. */
   endedAt = 0;
+  /** What the request counts against `maxInFlightBytes`, set when it starts. */
+  bytes = 0;
   /** Set when the whole request failed. */
   error: DescribedError | undefined = undefined;
   /** The per-entry results when the request succeeded. */
@@ -72,6 +74,11 @@ export interface SenderOptions {
   scheduler: Scheduler;
   /** Most requests in flight at once. */
   maxInFlight: number;
+  /**
+   * Most bytes (data plus partition keys) of the requests in flight; a request larger
+   * than this goes alone. @default {unbounded}
+   */
+  maxInFlightBytes?: number;
   /** Per-request timeout in milliseconds. */
   requestTimeoutMs: number;
   /** Receives Kinesis records whose earliest member expired while the request queued. */
@@ -82,12 +89,13 @@ export interface SenderOptions {
   logger: Logger;
 }
 
-/** Runs PutRecords calls with bounded concurrency. */
+/** Runs PutRecords calls with bounded concurrency and bounded bytes in flight. */
 export class Sender {
   readonly #options: SenderOptions;
   readonly #scheduler: Scheduler;
   readonly #waiting = new Queue<PutRecordsCall>();
   readonly #inFlight = new Set<PutRecordsCall>();
+  #inFlightBytes = 0;
   #idleWaiters: (() => void)[] = [];
   #closed = false;
   #pumping = false;
@@ -105,6 +113,11 @@ export class Sender {
   /** Requests on the wire now. */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Bytes (data plus partition keys) of the requests on the wire now. */
+  get inFlightBytes(): number {
+    return this.#inFlightBytes;
   }
 
   /** Requests waiting for a free slot. */
@@ -169,9 +182,21 @@ export class Sender {
     this.#pumping = true;
     try {
       const max = this.#options.maxInFlight;
-      while (this.#inFlight.size < max && this.#waiting.size > 0) {
-        const call = this.#waiting.shift()!;
-        if (this.#dropExpired(call)) this.#start(call);
+      const maxBytes = this.#options.maxInFlightBytes ?? Infinity;
+      const waiting = this.#waiting;
+      while (this.#inFlight.size < max && waiting.size > 0) {
+        const call = waiting.peek()!;
+        if (!this.#dropExpired(call)) {
+          waiting.shift();
+          continue;
+        }
+        const bytes = requestBytes(call);
+        // A request larger than the bound goes once nothing else is in flight, so it waits
+        // but never waits forever.
+        if (this.#inFlight.size > 0 && this.#inFlightBytes + bytes > maxBytes) break;
+        waiting.shift();
+        call.bytes = bytes;
+        this.#start(call);
       }
     } finally {
       this.#pumping = false;
@@ -198,6 +223,7 @@ export class Sender {
 
   #start(call: PutRecordsCall): void {
     this.#inFlight.add(call);
+    this.#inFlightBytes += call.bytes;
     const entries: PutRecordsRequestEntry[] = new Array(call.records.length);
     for (let i = 0; i < call.records.length; i++) {
       const record = call.records[i]!;
@@ -234,6 +260,7 @@ export class Sender {
     call.endedAt = this.#scheduler.clock.now();
     this.#scheduler.cancel(call.timeout);
     this.#inFlight.delete(call);
+    this.#inFlightBytes -= call.bytes;
     this.#deliver(call);
     this.#pump();
   }
@@ -253,6 +280,13 @@ export class Sender {
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** What `call` counts against `maxInFlightBytes`: what Kinesis counts against its limit. */
+function requestBytes(call: PutRecordsCall): number {
+  let total = 0;
+  for (const record of call.records) total += record.requestSize;
+  return total;
 }
 
 // Kinesis' classic limits, for which the C++ KPL's 6 s request timeout was sized: 1 MiB per

@@ -46,6 +46,7 @@ test("Producer() accepts every documented option name", () => {
     maxOutstandingBytes: 1048576,
     maxRecordSize: 1048576,
     maxInFlightRequests: 24,
+    maxInFlightBytes: 16777216,
     requestTimeoutMs: 6000,
     metricsLevel: "none",
     metricsGranularity: "stream",
@@ -117,6 +118,13 @@ test("Producer's constructor names the option it rejects", () => {
     [{ maxOutstandingBytes: 10 }, /'maxOutstandingBytes'/, RangeError],
     [{ maxRecordSize: 11 * 1024 * 1024 }, /'maxRecordSize'/, RangeError],
     [{ maxInFlightRequests: 0 }, /'maxInFlightRequests'/, RangeError],
+    [
+      { maxInFlightBytes: 0 },
+      /'maxInFlightBytes' must be an integer of at least 1: current value is 0/,
+      RangeError,
+    ],
+    [{ maxInFlightBytes: 1.5 }, /'maxInFlightBytes'/, RangeError],
+    [{ maxInFlightBytes: "32MiB" }, /'maxInFlightBytes' must be an integer/, TypeError],
     [{ requestTimeoutMs: 10 }, /'requestTimeoutMs'/, RangeError],
     [{ metricsUploadIntervalMs: 0 }, /'metricsUploadIntervalMs'/, RangeError],
     [

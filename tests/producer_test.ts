@@ -431,3 +431,30 @@ for (const entry of ["put", "tryPut", "enqueue", "writable"] as const) {
     await producer.close();
   });
 }
+
+test("Producer with a tiny maxInFlightBytes sends one call at a time and settles every record once", async () => {
+  const { producer, clock, kinesis } = harness({
+    maxInFlightBytes: 1,
+    collectionMaxCount: 20,
+    aggregationEnabled: false,
+  });
+  let inFlight = 0;
+  let most = 0;
+  kinesis.putHook = async () => {
+    most = Math.max(most, ++inFlight);
+    await new Promise<void>((resolve) => clock.setTimer(resolve, 10));
+    inFlight--;
+    return undefined;
+  };
+  const pending = Array.from(
+    { length: 200 },
+    (_, i) => producer.put({ partitionKey: `k${i}`, data: "x" }),
+  );
+  for (let i = 0; i < 100 && kinesis.stored.length < 200; i++) await clock.advance(50);
+  const results = await Promise.all(pending);
+  assert.ok(results.every((result) => result.success));
+  assert.equal(most, 1);
+  assert.equal(kinesis.stored.length, 200, "each stored once");
+  assert.ok(kinesis.putCalls.length >= 10);
+  await producer.close();
+});

@@ -147,7 +147,7 @@ export class FakeKinesis implements KinesisClient {
         sequenceNumber,
         partitionKey: entry.PartitionKey,
         explicitHashKey: entry.ExplicitHashKey,
-        data: entry.Data,
+        data: entry.Data.slice(),
       });
       results.push({ SequenceNumber: sequenceNumber, ShardId: shard.id });
     });
@@ -227,6 +227,10 @@ function decodeToken(token: string): [string, number] {
   return [stream!, Number(offset)];
 }
 
+// A copy down to the bytes: the producer reuses an aggregate's memory once its call settles.
 function structuredCloneInput(input: PutRecordsInput): PutRecordsInput {
-  return { ...input, Records: input.Records.map((entry) => ({ ...entry })) };
+  return {
+    ...input,
+    Records: input.Records.map((entry) => ({ ...entry, Data: entry.Data.slice() })),
+  };
 }
