@@ -235,7 +235,9 @@ async function resolveBuiltIns(
       }
       if (name === "AccountId" || name in params) continue;
       if (name === "Endpoint") {
-        params[name] = custom ? configured ?? endpointUrl(await valueOf(config.endpoint)) : undefined;
+        params[name] = custom
+          ? configured ?? endpointUrl(await valueOf(config.endpoint))
+          : undefined;
         continue;
       }
       params[name] = await valueOf(config[instruction.name] ?? config[name]);

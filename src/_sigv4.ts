@@ -64,9 +64,9 @@ export class SigV4Signer {
       canonicalQuery(url.searchParams)
     }\n${canonicalHeaders}\n${signedHeaders}\n${await sha256Hex(request.body)}`;
     const scope = `${day}/${request.region}/${request.service}/aws4_request`;
-    const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${
-      await sha256Hex(UTF8.encode(canonicalRequest))
-    }`;
+    const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${await sha256Hex(
+      UTF8.encode(canonicalRequest),
+    )}`;
     const key = await this.#signingKey(credentials.secretAccessKey, scope);
     const signature = hex(await crypto.subtle.sign("HMAC", key, UTF8.encode(stringToSign)));
     headers.authorization = `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, ` +

@@ -69,12 +69,13 @@ test("Producer() requires 'endpoint' to be an http or https URL", () => {
   }
 });
 
-test("Producer() takes 'transport' as \"direct\" or \"sdk\" and names any other value", () => {
+test('Producer() takes \'transport\' as "direct" or "sdk" and names any other value', () => {
   for (const transport of ["http", "SDK", "", true, {}]) {
     assert.throws(
       () => create({ transport }),
       (error: unknown) =>
-        error instanceof TypeError && /'transport' must be one of 'direct', 'sdk'/.test(error.message),
+        error instanceof TypeError &&
+        /'transport' must be one of 'direct', 'sdk'/.test(error.message),
       `transport ${String(transport)}`,
     );
   }
