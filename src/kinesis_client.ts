@@ -1,7 +1,9 @@
 /**
- * The Kinesis calls the producer makes, as an interface. By default the AWS SDK
- * implements it, loaded with a dynamic `import()` only when a producer needs it and none
- * was injected; tests and custom transports pass their own.
+ * The Kinesis calls the producer makes, as an interface, and the default client that
+ * implements it: the AWS SDK, loaded with a dynamic `import()` only when a producer needs
+ * it and none was injected, supplies region, credentials and endpoint, and the requests go
+ * out through the direct transport (`_direct_client.ts`) or the SDK itself. Tests and
+ * custom transports pass their own.
  *
  * @module
  */

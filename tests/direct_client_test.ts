@@ -33,9 +33,13 @@ function signal(): { signal: AbortSignal } {
 }
 
 /** A direct client on an SDK client's configuration, sending through a recording `fetch`. */
-function recordingClient(sdkConfig: Record<string, unknown>) {
+function recordingClient(
+  sdkConfig: Record<string, unknown>,
+  answer: () => Response = () => new Response("{}"),
+) {
   const sdk = new SdkKinesisClient({ credentials: CREDENTIALS, ...sdkConfig });
   const urls: string[] = [];
+  const dates: string[] = [];
   const client = new DirectKinesisClient({
     config: sdk.config as unknown as SdkEndpointConfig,
     instructions: {
@@ -44,13 +48,15 @@ function recordingClient(sdkConfig: Record<string, unknown>) {
       DescribeStreamSummary: DescribeStreamSummaryCommand.getEndpointParameterInstructions(),
     } as DirectKinesisClientOptions["instructions"],
     credentials: () => Promise.resolve(CREDENTIALS),
-    fetch: ((url: URL) => {
+    fetch: ((url: URL, init: RequestInit) => {
       urls.push(String(url));
-      return Promise.resolve(new Response("{}"));
+      dates.push((init.headers as Record<string, string>)["x-amz-date"]!);
+      return Promise.resolve(answer());
     }) as typeof fetch,
     onClose: () => sdk.destroy(),
+    now: () => Date.UTC(2026, 11, 1, 12, 0, 0),
   });
-  return { client, urls };
+  return { client, urls, dates };
 }
 
 describe("The direct transport's endpoint", () => {
@@ -85,6 +91,27 @@ describe("The direct transport's endpoint", () => {
     client.close();
     assert.deepEqual(urls, ["https://kinesis-fips.us-east-1.amazonaws.com/"]);
   });
+});
+
+test("The direct transport signs by the server's clock once they differ by five minutes or more, as the SDK does", async () => {
+  let serverDate = "Tue, 01 Dec 2026 12:04:00 GMT";
+  const { client, dates } = recordingClient(
+    { region: "us-east-1" },
+    () => new Response("{}", { headers: { date: serverDate } }),
+  );
+  const call = () => client.putRecords({ StreamName: "s", Records: [ENTRY] }, signal());
+  await call(); // 4 minutes ahead: not skewed
+  await call();
+  serverDate = "Tue, 01 Dec 2026 13:00:00 GMT"; // an hour ahead
+  await call();
+  await call();
+  client.close();
+  assert.deepEqual(dates, [
+    "20261201T120000Z",
+    "20261201T120000Z",
+    "20261201T120000Z",
+    "20261201T130000Z",
+  ]);
 });
 
 /** One scripted answer: status, headers, body. */
