@@ -5,6 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import process from "node:process";
 import {
   DescribeStreamSummaryCommand,
   KinesisClient as SdkKinesisClient,
@@ -83,6 +84,20 @@ describe("The direct transport's endpoint", () => {
     await client.putRecords({ StreamARN: ARN, Records: [ENTRY] }, signal());
     client.close();
     assert.deepEqual(urls, ["http://127.0.0.1:4567/proxy/"]);
+  });
+
+  test("is AWS_ENDPOINT_URL_KINESIS when the caller named none, as the SDK reads it", async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_KINESIS;
+    process.env.AWS_ENDPOINT_URL_KINESIS = "http://127.0.0.1:4568";
+    try {
+      const { client, urls } = recordingClient({ region: "us-east-1" });
+      await client.putRecords({ StreamARN: ARN, Records: [ENTRY] }, signal());
+      client.close();
+      assert.deepEqual(urls, ["http://127.0.0.1:4568/"]);
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_KINESIS;
+      else process.env.AWS_ENDPOINT_URL_KINESIS = saved;
+    }
   });
 
   test("follows the SDK's FIPS setting", async () => {
