@@ -170,7 +170,8 @@ export class DirectKinesisClient implements KinesisClient {
       // so it reads as a transport failure and is retried.
       throw withStatus(error as Error, response.status);
     }
-    if (response.ok) return parsed as T;
+    // Kinesis writes no nulls; the walk runs only for answers that may hold one.
+    if (response.ok) return (text.includes("null") ? withoutNulls(parsed) : parsed) as T;
     throw serviceError(response, parsed);
   }
 
@@ -262,6 +263,27 @@ function endpointUrl(endpoint: unknown): string | undefined {
   };
   if (url !== undefined) return url.href;
   return `${protocol}//${hostname}${port ? `:${port}` : ""}${path ?? ""}`;
+}
+
+/**
+ * The answer with every `null` member removed, as the SDK's deserializer leaves them out:
+ * some emulators (kinesis-local) write an absent `EndingSequenceNumber` as `null`, and the
+ * producer reads absence, not null. A walk costs tens of microseconds for 500 entries where
+ * a JSON.parse reviver costs a millisecond.
+ */
+function withoutNulls(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) withoutNulls(value[i]);
+    return value;
+  }
+  const object = value as Record<string, unknown>;
+  for (const key in object) {
+    const member = object[key];
+    if (member === null) delete object[key];
+    else if (typeof member === "object") withoutNulls(member);
+  }
+  return value;
 }
 
 /**

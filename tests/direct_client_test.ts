@@ -129,6 +129,36 @@ test("The direct transport signs by the server's clock once they differ by five 
   ]);
 });
 
+test("The direct transport reads a null member as absent, as the SDK does (kinesis-local writes them)", async () => {
+  const shard = {
+    ShardId: "shardId-000000000000",
+    ParentShardId: null,
+    HashKeyRange: { StartingHashKey: "0", EndingHashKey: "1" },
+    SequenceNumberRange: { StartingSequenceNumber: "1", EndingSequenceNumber: null },
+  };
+  const entry = { SequenceNumber: "1", ShardId: "shardId-000000000000", ErrorCode: null };
+  const answers = [{ Shards: [shard], NextToken: null }, {
+    FailedRecordCount: 0,
+    Records: [entry],
+  }];
+  let next = 0;
+  const { client } = recordingClient(
+    { region: "us-east-1" },
+    () => new Response(JSON.stringify(answers[next++])),
+  );
+  const listed = await client.listShards({ StreamName: "s" }, signal());
+  const put = await client.putRecords({ StreamName: "s", Records: [ENTRY] }, signal());
+  client.close();
+  assert.deepEqual(listed, {
+    Shards: [{
+      ShardId: "shardId-000000000000",
+      HashKeyRange: { StartingHashKey: "0", EndingHashKey: "1" },
+      SequenceNumberRange: { StartingSequenceNumber: "1" },
+    }],
+  });
+  assert.deepEqual(put.Records, [{ SequenceNumber: "1", ShardId: "shardId-000000000000" }]);
+});
+
 /** One scripted answer: status, headers, body. */
 type Answer = [status: number, headers: Record<string, string>, body: string];
 
