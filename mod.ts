@@ -33,6 +33,7 @@ export type {
   KinesisCallOptions,
   KinesisClient,
   KinesisCredentials,
+  KinesisTransport,
   ListedShard,
   ListShardsInput,
   ListShardsOutput,

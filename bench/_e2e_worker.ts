@@ -13,7 +13,6 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { Producer } from "../mod.ts";
-import { LeanKinesisClient } from "./lean_kinesis_client.ts";
 import type { RecordResult, UserRecord } from "../mod.ts";
 import {
   AggSdkSender,
@@ -28,7 +27,7 @@ import { type Md5Rate, measureMd5 } from "./md5_rate.ts";
 /** The variants, in the order the harness runs them. */
 export type Variant =
   | "webkpl-put"
-  | "webkpl-put-lean"
+  | "webkpl-put-sdk"
   | "webkpl-pipeto"
   | "fair"
   | "agg-sdk"
@@ -181,15 +180,7 @@ function createProducer(spec: RunSpec): Producer {
     aggregationEnabled: spec.aggregation,
     maxInFlightRequests: spec.maxInFlight,
     recordMaxBufferedTimeMs: spec.bufferedTimeMs,
-    ...(spec.variant === "webkpl-put-lean"
-      ? {
-        kinesisClient: new LeanKinesisClient({
-          region: REGION,
-          endpoint: spec.endpoint,
-          credentials: CREDENTIALS,
-        }),
-      }
-      : {}),
+    ...(spec.variant === "webkpl-put-sdk" ? { transport: "sdk" as const } : {}),
     ...(spec.producerOptions ?? {}),
   });
 }

@@ -7,8 +7,8 @@
  * deno task bench:e2e --repeat 3 --endpoints fast
  * ```
  *
- * Variants: webkpl `put()` with every result awaited (with the default SDK transport, and
- * with the lean transport prototype of `bench/lean_kinesis_client.ts`); webkpl
+ * Variants: webkpl `put()` with every result awaited (with the default direct transport of
+ * `src/_direct_client.ts`, and with `transport: "sdk"`, the AWS SDK's); webkpl
  * `pipeTo(producer.writable)` (the pipe ends when every record has settled); the **fair
  * peer** (`FairLoop` in `bench/_e2e_peers.ts`), the hand-written fire-and-forget loop of
  * issue 12 (node:crypto MD5 + binary search, `aws-kinesis-agg` per shard, SDK PutRecords,
@@ -30,11 +30,11 @@
  * `bench/results/<date>-<runtime>.json` (every run plus the medians) and `.md` (tables).
  *
  * Options: `--endpoints fast,kinesalite`, `--workloads 200b-agg,1kib-agg,200b-noagg`,
- * `--variants webkpl-put,webkpl-put-lean,webkpl-pipeto,fair,agg-sdk,sdk-plain,floor`,
+ * `--variants webkpl-put,webkpl-put-sdk,webkpl-pipeto,fair,agg-sdk,sdk-plain,floor`,
  * `--modes throughput,latency`,
  * `--repeat N`, `--records N` (fast endpoint; kinesalite uses a tenth), `--rate N`,
  * `--seconds N`, `--profile` (Deno: `--cpu-prof` per worker into `bench/results/profiles/`),
- * `--producer-options JSON` (extra webkpl options), `--label NAME` (suffix of the output
+ * `--producer-options JSON` (extra webkpl options, e.g. `'{"transport":"sdk"}'`), `--label NAME` (suffix of the output
  * files), `--out DIR`; `--render FILE.json` writes the tables of a saved run again.
  *
  * @module
@@ -75,7 +75,7 @@ const WORKLOADS: Workload[] = [
 
 const VARIANTS: { id: Variant; label: string }[] = [
   { id: "webkpl-put", label: "webkpl put(), confirmed" },
-  { id: "webkpl-put-lean", label: "webkpl put(), confirmed, lean transport (prototype)" },
+  { id: "webkpl-put-sdk", label: "webkpl put(), confirmed, SDK transport" },
   { id: "webkpl-pipeto", label: "webkpl pipeTo(producer.writable)" },
   {
     id: "fair",
@@ -521,7 +521,7 @@ function targets(meta: Meta, rows: Row[]): string[] {
   };
   const peer = find("200b-agg", "fair", "throughput");
   const floor = find("200b-agg", "floor", "throughput");
-  for (const variant of ["webkpl-pipeto", "webkpl-put", "webkpl-put-lean"] as const) {
+  for (const variant of ["webkpl-pipeto", "webkpl-put", "webkpl-put-sdk"] as const) {
     const run = find("200b-agg", variant, "throughput");
     if (run === undefined) continue;
     out.push(

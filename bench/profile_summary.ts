@@ -63,13 +63,16 @@ const AREAS: [area: string, test: (frame: CallFrame) => boolean][] = [
     "codec (src/codec.ts, _protobuf, _utf8)",
     (f) => /\/src\/(codec|_protobuf|_utf8)\.ts/.test(f.url),
   ],
+  [
+    "direct transport (src/_direct_client.ts, _put_records_json, _sigv4)",
+    (f) => /\/src\/(_direct_client|_put_records_json|_sigv4)\.ts/.test(f.url),
+  ],
   ["pipeline (rest of src/)", (f) => f.url.includes("/src/")],
   ["AWS SDK (npm:@aws-sdk, npm:@smithy)", (f) => /node_modules\/.*@(aws-sdk|smithy)\//.test(f.url)],
   [
     "aws-kinesis-agg, protobufjs",
     (f) => /node_modules\/.*(aws-kinesis-agg|protobufjs)\//.test(f.url),
   ],
-  ["lean transport (bench/lean_kinesis_client.ts)", (f) => f.url.includes("lean_kinesis_client")],
   ["benchmark workload (bench/)", (f) => f.url.includes("/bench/")],
   [
     "runtime: fetch, crypto, streams, encoding (ext:, node:, ops)",

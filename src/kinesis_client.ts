@@ -1,13 +1,20 @@
 /**
- * The Kinesis calls the producer makes, as an interface. By default the AWS SDK
- * implements it, loaded with a dynamic `import()` only when a producer needs it and none
- * was injected; tests and custom transports pass their own.
+ * The Kinesis calls the producer makes, as an interface, and the default client that
+ * implements it: the AWS SDK, loaded with a dynamic `import()` only when a producer needs
+ * it and none was injected, supplies region, credentials and endpoint, and the requests go
+ * out through the direct transport (`_direct_client.ts`) or the SDK itself. Tests and
+ * custom transports pass their own.
  *
  * @module
  */
 
 import { ErrorCodes } from "./error_codes.ts";
 import { holdingFetch } from "./_holding_fetch.ts";
+import {
+  DirectKinesisClient,
+  type DirectKinesisClientOptions,
+  type SdkEndpointConfig,
+} from "./_direct_client.ts";
 
 /** One entry of a PutRecords request. */
 export interface PutRecordsRequestEntry {
@@ -160,6 +167,13 @@ export interface KinesisCredentials {
   sessionToken?: string;
 }
 
+/**
+ * How the default client speaks to Kinesis: `"direct"` writes each request itself and signs
+ * it with Web Crypto; `"sdk"` sends it through `@aws-sdk/client-kinesis`. Both take the
+ * region, credentials and endpoint from the SDK.
+ */
+export type KinesisTransport = "direct" | "sdk";
+
 /** How to build the default, SDK-based client. */
 export interface DefaultKinesisClientOptions {
   /** AWS region; the SDK's chain when omitted. */
@@ -168,6 +182,8 @@ export interface DefaultKinesisClientOptions {
   endpoint?: string | undefined;
   /** Static credentials or an SDK credential provider function. */
   credentials?: KinesisCredentials | (() => Promise<KinesisCredentials>) | undefined;
+  /** The transport. @default {"direct"} */
+  transport?: KinesisTransport | undefined;
 }
 
 /** An error reduced to what the retrier and the results need. */
@@ -328,13 +344,16 @@ async function loadSdk(): Promise<Sdk> {
 }
 
 /**
- * Builds the default client on `@aws-sdk/client-kinesis`, speaking through Web `fetch`
- * (`@smithy/fetch-http-handler`) with the SDK's own retries off: the producer owns the
- * retry policy. Credentials are resolved before each call, so a missing or malformed
- * credential fails as `CredentialsError`, once: later calls fail the same way without
- * asking the provider again.
+ * Builds the default client. The AWS SDK (`@aws-sdk/client-kinesis`) supplies the region,
+ * the credentials (its provider chain, asked before each call, so it refreshes them as it
+ * does for its own calls) and the endpoint (its own rules, per operation and stream ARN).
+ * The `"direct"` transport (the default) writes each PutRecords body once and signs it
+ * with Web Crypto (src/_direct_client.ts); `"sdk"` sends through the SDK, speaking through
+ * Web `fetch` (`@smithy/fetch-http-handler`) with the SDK's own retries off: the producer
+ * owns the retry policy. Either way a missing or malformed credential fails as
+ * `CredentialsError`, once: later calls fail the same way without asking the provider again.
  *
- * @param options Region, endpoint, credentials and request timeout.
+ * @param options Region, endpoint, credentials and transport.
  * @returns A client for the producer.
  */
 export async function createDefaultKinesisClient(
@@ -359,40 +378,65 @@ export async function createDefaultKinesisClient(
     client.destroy();
     throw error;
   }
-  let credentialsFailed: Error | undefined;
-  const checkCredentials = async (): Promise<void> => {
-    if (credentialsFailed !== undefined) throw credentialsFailed;
-    let problem: string | undefined;
+  const credentials = checkedCredentials(() => client.config.credentials());
+  if (options.transport === "sdk") {
+    return {
+      async putRecords(input, { signal }) {
+        await credentials();
+        return client.send(new sdk.PutRecordsCommand(input), { abortSignal: signal });
+      },
+      async listShards(input, { signal }) {
+        await credentials();
+        return client.send(new sdk.ListShardsCommand(input), { abortSignal: signal });
+      },
+      async describeStreamSummary(input, { signal }) {
+        await credentials();
+        return client.send(new sdk.DescribeStreamSummaryCommand(input), { abortSignal: signal });
+      },
+      close() {
+        client.destroy();
+      },
+    };
+  }
+  return new DirectKinesisClient({
+    config: client.config as unknown as SdkEndpointConfig,
+    instructions: {
+      PutRecords: sdk.PutRecordsCommand.getEndpointParameterInstructions(),
+      ListShards: sdk.ListShardsCommand.getEndpointParameterInstructions(),
+      DescribeStreamSummary: sdk.DescribeStreamSummaryCommand.getEndpointParameterInstructions(),
+    } as DirectKinesisClientOptions["instructions"],
+    credentials,
+    fetch: holdingFetch(),
+    onClose: () => client.destroy(),
+  });
+}
+
+/**
+ * Wraps the SDK's credential provider: each call asks it (it caches and refreshes) and
+ * checks what it gave. A permanent failure is kept and thrown again without asking.
+ */
+function checkedCredentials(
+  provide: () => Promise<unknown>,
+): () => Promise<KinesisCredentials & { accountId?: string }> {
+  let failed: Error | undefined;
+  return async () => {
+    if (failed !== undefined) throw failed;
+    let resolved: unknown;
     try {
-      problem = credentialsProblem(await client.config.credentials());
+      resolved = await provide();
     } catch (error) {
       const failure = credentialsFailure(error);
-      if (failure.name === ErrorCodes.credentialsError) credentialsFailed = failure;
+      if (failure.name === ErrorCodes.credentialsError) failed = failure;
       throw failure;
     }
+    const problem = credentialsProblem(resolved);
     if (problem !== undefined) {
-      credentialsFailed = namedError(
+      failed = namedError(
         ErrorCodes.credentialsError,
         `The resolved credentials are not valid: ${problem}`,
       );
-      throw credentialsFailed;
+      throw failed;
     }
-  };
-  return {
-    async putRecords(input, { signal }) {
-      await checkCredentials();
-      return client.send(new sdk.PutRecordsCommand(input), { abortSignal: signal });
-    },
-    async listShards(input, { signal }) {
-      await checkCredentials();
-      return client.send(new sdk.ListShardsCommand(input), { abortSignal: signal });
-    },
-    async describeStreamSummary(input, { signal }) {
-      await checkCredentials();
-      return client.send(new sdk.DescribeStreamSummaryCommand(input), { abortSignal: signal });
-    },
-    close() {
-      client.destroy();
-    },
+    return resolved as KinesisCredentials & { accountId?: string };
   };
 }

@@ -12,6 +12,7 @@ import {
   credentialsProblem,
   type KinesisClient,
   type KinesisCredentials,
+  type KinesisTransport,
 } from "./kinesis_client.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsGranularity, MetricsLevel } from "./metrics.ts";
@@ -27,6 +28,13 @@ export interface ProducerOptions {
   credentials?: KinesisCredentials | (() => Promise<KinesisCredentials>);
   /** A Kinesis client to use instead of the AWS SDK; wins over region/endpoint/credentials. */
   kinesisClient?: KinesisClient;
+  /**
+   * How the default client sends: `"direct"` writes each request once and signs it with Web
+   * Crypto, `"sdk"` sends through `@aws-sdk/client-kinesis`. Both take the region,
+   * credentials and endpoint from the SDK; ignored when `kinesisClient` is given.
+   * @default {"direct"}
+   */
+  transport?: KinesisTransport;
   /**
    * The stream for records that do not name one: a stream name, or a stream ARN
    * (`arn:aws:kinesis:us-east-1:123456789012:stream/events`), which requests then carry as
@@ -122,6 +130,7 @@ export interface ResolvedProducerOptions {
   endpoint: string | undefined;
   credentials: KinesisCredentials | (() => Promise<KinesisCredentials>) | undefined;
   kinesisClient: KinesisClient | undefined;
+  transport: KinesisTransport;
   stream: string | undefined;
   aggregationEnabled: boolean;
   aggregationMaxCount: number;
@@ -168,6 +177,7 @@ const OPTION_KEYS: Record<keyof ProducerOptions, true> = {
   endpoint: true,
   credentials: true,
   kinesisClient: true,
+  transport: true,
   stream: true,
   aggregationEnabled: true,
   aggregationMaxCount: true,
@@ -218,6 +228,7 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     endpoint: endpoint(options),
     credentials: credentials(options),
     kinesisClient: kinesisClient(options),
+    transport: oneOf<KinesisTransport>(options, "transport", "direct", ["direct", "sdk"]),
     stream: streamOption(options),
     aggregationEnabled: boolean(options, "aggregationEnabled", true),
     aggregationMaxCount: number(

@@ -653,6 +653,7 @@ export class Producer implements AsyncDisposable {
           region: this.#options.region,
           endpoint: this.#options.endpoint,
           credentials: this.#options.credentials,
+          transport: this.#options.transport,
         }).catch((error: unknown) => {
           const failure = new Error(`The Kinesis client could not be created: ${firstLine(error)}`);
           failure.name = ErrorCodes.clientError;

@@ -48,6 +48,7 @@ test("Producer() accepts every documented option name", () => {
     maxInFlightRequests: 24,
     maxInFlightBytes: 16777216,
     requestTimeoutMs: 6000,
+    transport: "sdk",
     metricsLevel: "none",
     metricsGranularity: "stream",
     metricsUploadIntervalMs: 60000,
@@ -66,6 +67,21 @@ test("Producer() requires 'endpoint' to be an http or https URL", () => {
   }
   for (const endpoint of ["http://127.0.0.1:4567", "https://kinesis.us-east-1.amazonaws.com"]) {
     assert.equal(create({ endpoint }).closed, false);
+  }
+});
+
+test('Producer() takes \'transport\' as "direct" or "sdk" and names any other value', () => {
+  for (const transport of ["http", "SDK", "", true, {}]) {
+    assert.throws(
+      () => create({ transport }),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        /'transport' must be one of 'direct', 'sdk'/.test(error.message),
+      `transport ${String(transport)}`,
+    );
+  }
+  for (const transport of ["direct", "sdk", undefined]) {
+    assert.equal(create({ transport }).closed, false);
   }
 });
 
