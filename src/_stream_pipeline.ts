@@ -79,7 +79,9 @@ export class StreamPipeline {
   pending = 0;
   /** Stored records waiting for the shard map to know the shard they landed on. */
   #landings: ParkedLanding[] = [];
-  readonly #stored = (shard: Shard): void => this.#limiter.succeeded(shard);
+  /** When the verdict being learnt from was read: one clock reading for all its records. */
+  #learnedAt = 0;
+  readonly #stored = (shard: Shard): void => this.#limiter.succeeded(shard, this.#learnedAt);
 
   constructor(init: StreamPipelineOptions) {
     const { stream, options, scheduler } = init;
@@ -196,6 +198,7 @@ export class StreamPipeline {
    * refresh where a prediction was wrong.
    */
   learn(verdict: Verdict): void {
+    this.#learnedAt = this.#clock.now();
     verdict.forEachStoredShard(this.#stored);
     for (const shard of verdict.throttledShards) this.#limiter.throttled(shard, verdict.seenAt);
     for (const shard of verdict.mispredicted) this.shardMap.invalidate(verdict.seenAt, shard);

@@ -151,7 +151,7 @@ test("Limiter.throttled() pauses the shard with doubling backoff; success resets
   assert.equal(admitted.length, 2);
   await clock.advance(60);
   assert.equal(admitted.length, 3, "about 200 ms for the second");
-  limiter.succeeded(hot);
+  limiter.succeeded(hot, clock.now());
   limiter.throttled(hot);
   limiter.put(kinesisRecord(hot));
   await clock.advance(101);
