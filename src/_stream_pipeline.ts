@@ -10,7 +10,7 @@ import { ShardGate } from "./_shard_gate.ts";
 import { Aggregator } from "./aggregator.ts";
 import type { Clock } from "./clock.ts";
 import { Collector } from "./collector.ts";
-import { KinesisRecord } from "./kinesis_record.ts";
+import type { KinesisRecord } from "./kinesis_record.ts";
 import { Limiter, type ShardState } from "./limiter.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedProducerOptions } from "./options.ts";
@@ -157,7 +157,7 @@ export class StreamPipeline {
           for (const record of records) this.#aggregator.put(record);
           this.#aggregator.flush();
         },
-        onExpired: (record) => init.onExpired(KinesisRecord.single(record)),
+        onExpired: init.onExpired,
       })
       : null;
     this.#aggregator.holdUnpredicted(scheduler.clock.now() + FIRST_LISTING_GRACE_MS);
@@ -219,7 +219,7 @@ export class StreamPipeline {
     // A record aggregated without a prediction still shares one hash key, so once the map
     // has a snapshot it is paced by that key's shard like everything else.
     if (record.predictedShard === null) {
-      record.predictedShard = this.shardMap.predict(record.records[0]!);
+      record.predictedShard = this.shardMap.predict(record.member(0));
     }
     if (record.predictedShard === null) this.#collector.put(record);
     else this.#limiter.put(record);

@@ -9,7 +9,7 @@ import { backoff, type BackoffPolicy } from "./_backoff.ts";
 import { BurstClock } from "./_burst_clock.ts";
 import { RateController, type SuccessContext } from "./_rate_controller.ts";
 import { ErrorCodes } from "./error_codes.ts";
-import type { KinesisRecord } from "./kinesis_record.ts";
+import { type KinesisRecord, membersOf } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import type { Shard } from "./shard_map.ts";
 
@@ -317,7 +317,7 @@ export class Limiter {
     for (const limiter of this.#shards.values()) {
       let queuedRecords = 0;
       for (let i = limiter.head; i < limiter.queue.length; i++) {
-        queuedRecords += limiter.queue[i]!.records.length;
+        queuedRecords += limiter.queue[i]!.count;
       }
       states.push({
         shardId: limiter.shard.id,
@@ -502,12 +502,12 @@ function measureUse(
  * be aggregated anew).
  */
 function throttledPart(record: KinesisRecord): number {
-  const members = record.records;
+  const count = record.count;
   let throttled = 0;
-  for (const member of members) {
-    if (member.lastErrorCode === ErrorCodes.throughputExceeded) throttled++;
+  for (let i = 0; i < count; i++) {
+    if (record.member(i).lastErrorCode === ErrorCodes.throughputExceeded) throttled++;
   }
-  return throttled / members.length;
+  return throttled / count;
 }
 
 /**
@@ -516,7 +516,7 @@ function throttledPart(record: KinesisRecord): number {
  * not sent, and their `Expired` result names it.
  */
 function blameThrottles(record: KinesisRecord, shard: Shard): void {
-  for (const member of record.records) {
+  for (const member of membersOf(record)) {
     if (member.lastErrorCode !== undefined) continue;
     member.blame(
       ErrorCodes.throughputExceeded,

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Collector, SHARD_SHARE_TRIGGER } from "../src/collector.ts";
 import { hashKeyFromDecimal } from "../src/hash_key.ts";
-import { KinesisRecord } from "../src/kinesis_record.ts";
+import type { KinesisRecord } from "../src/kinesis_record.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { Shard } from "../src/shard_map.ts";
 import { FakeClock } from "./support/fake_clock.ts";
@@ -41,7 +41,7 @@ function kinesisRecord(
     ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
   });
   record.predictedShard = shard;
-  return KinesisRecord.single(record);
+  return record;
 }
 
 function requestSize(records: KinesisRecord[]): number {
