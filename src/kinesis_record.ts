@@ -1,6 +1,6 @@
 /**
  * A Kinesis record (KR): one entry of a PutRecords request, carrying one user record
- * raw or several in the aggregated format.
+ * raw (the record itself) or several in the aggregated format.
  *
  * @module
  */
@@ -17,41 +17,22 @@ export const AGGREGATED_PARTITION_KEY = "a";
  * One PutRecords entry. A user record sent alone is its own entry (the
  * {@linkcode PendingRecord} itself: its keys, data and deadlines are the entry's), so a
  * record travelling alone, every record with aggregation off, needs no wrapper; two or
- * more travel as an {@linkcode AggregatedRecord}.
+ * more travel as an {@linkcode AggregatedRecord}, whose members document these fields.
  */
-export interface KinesisRecord {
-  /** The stream it goes to. */
-  readonly stream: string;
-  /** The shard its hash key was predicted to, or `null` when unpredicted. */
-  predictedShard: Shard | null;
-  /** The entry's partition key. */
-  readonly partitionKey: string;
-  /** The entry's explicit hash key, when it routes by one. */
-  readonly explicitHashKey: string | undefined;
-  /** The entry's data. */
-  readonly data: Uint8Array;
-  /** What the entry counts against a request's 5 MiB: partition key bytes + data bytes. */
-  readonly requestSize: number;
-  /** Earliest deadline of its user records. */
-  readonly deadline: number;
-  /** Earliest expiry of its user records. */
-  readonly expiresAt: number;
-  /** How many user records it carries: 1 for a record sent alone. */
-  readonly count: number;
-  /**
-   * Its user record at sub-sequence `index`.
-   *
-   * @param index From 0 to `count - 1`.
-   * @returns The user record.
-   */
-  member(index: number): PendingRecord;
-  /**
-   * Gives `data`'s memory back to its pool, if it came from one. Its owner calls this once
-   * nothing can read `data` any more: when the PutRecords call carrying it has settled, or
-   * when it expired before any call. Later calls do nothing.
-   */
-  release(): void;
-}
+export type KinesisRecord = Pick<
+  AggregatedRecord,
+  | "stream"
+  | "predictedShard"
+  | "partitionKey"
+  | "explicitHashKey"
+  | "data"
+  | "requestSize"
+  | "deadline"
+  | "expiresAt"
+  | "count"
+  | "member"
+  | "release"
+>;
 
 /**
  * The user records of `record`, in sub-sequence order, as a new array: for paths that run
@@ -67,7 +48,7 @@ export function membersOf(record: KinesisRecord): PendingRecord[] {
 }
 
 /** A PutRecords entry of two or more user records in the aggregated format. */
-export class AggregatedRecord implements KinesisRecord {
+export class AggregatedRecord {
   /** The stream it goes to. */
   readonly stream: string;
   /** The user records, in sub-sequence order. */
@@ -115,7 +96,7 @@ export class AggregatedRecord implements KinesisRecord {
     this.expiresAt = expiresAt;
   }
 
-  /** How many user records it carries. */
+  /** How many user records it carries (a record sent alone, as a `KinesisRecord`: 1). */
   get count(): number {
     return this.records.length;
   }
@@ -170,7 +151,11 @@ export class AggregatedRecord implements KinesisRecord {
     return record;
   }
 
-  /** Gives `data`'s memory back to its pool, for another aggregate; later calls do nothing. */
+  /**
+   * Gives `data`'s memory back to its pool, for another aggregate. Its owner calls this
+   * once nothing can read `data` any more: when the PutRecords call carrying it has
+   * settled, or when it expired before any call. Later calls do nothing.
+   */
   release(): void {
     const pool = this.#pool;
     if (pool === undefined) return;
