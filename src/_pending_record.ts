@@ -15,6 +15,7 @@
 
 import type { Attempt, RecordReceipt, RecordResult, UserRecord } from "./record.ts";
 import type { HashKey } from "./hash_key.ts";
+import type { KinesisRecord } from "./kinesis_record.ts";
 import type { Shard } from "./shard_map.ts";
 
 /** Gets the result of records it owns (a writable stream, a transform). */
@@ -75,7 +76,7 @@ class RetryState {
   predictAfterGeneration = -1;
 }
 
-export class PendingRecord implements RecordReceipt, HashKey {
+export class PendingRecord implements RecordReceipt, HashKey, KinesisRecord {
   readonly record: UserRecord;
   readonly stream: string;
   readonly partitionKey: string;
@@ -170,6 +171,28 @@ export class PendingRecord implements RecordReceipt, HashKey {
     const attempts = this.attempts;
     return attempts === null ? this.arrivedAt : attempts[attempts.length - 1]!.endedAt;
   }
+
+  // Sent alone, a record is its own Kinesis record (kinesis_record.ts): its keys, data,
+  // deadlines and predicted shard are the entry's. With aggregation off that is every
+  // record, and a wrapper would be several more objects per outstanding record.
+
+  /** What the record counts against a request's 5 MiB, sent alone: its `size`. */
+  get requestSize(): number {
+    return this.size;
+  }
+
+  /** As a Kinesis record: it carries itself alone. */
+  get count(): number {
+    return 1;
+  }
+
+  /** As a Kinesis record: its only member is itself. */
+  member(): PendingRecord {
+    return this;
+  }
+
+  /** As a Kinesis record: its data is the caller's, not pooled memory. */
+  release(): void {}
 
   /** The last real error's code, named by an `Expired` result. */
   get lastErrorCode(): string | undefined {

@@ -83,10 +83,10 @@ export class ProducerMetrics {
     metrics.put("KinesisRecordsPerPutRecordsRequest", call.records.length, dimensions.stream);
     let userRecords = 0;
     for (const record of call.records) {
-      userRecords += record.records.length;
+      userRecords += record.count;
       metrics.put(
         "UserRecordsPerKinesisRecord",
-        record.records.length,
+        record.count,
         dimensions.predicted(record.predictedShard),
       );
     }

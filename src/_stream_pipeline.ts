@@ -10,7 +10,7 @@ import { ShardGate } from "./_shard_gate.ts";
 import { Aggregator } from "./aggregator.ts";
 import type { Clock } from "./clock.ts";
 import { Collector } from "./collector.ts";
-import { KinesisRecord } from "./kinesis_record.ts";
+import type { KinesisRecord } from "./kinesis_record.ts";
 import { Limiter, type ShardState } from "./limiter.ts";
 import type { Logger } from "./logger.ts";
 import type { ResolvedProducerOptions } from "./options.ts";
@@ -79,7 +79,9 @@ export class StreamPipeline {
   pending = 0;
   /** Stored records waiting for the shard map to know the shard they landed on. */
   #landings: ParkedLanding[] = [];
-  readonly #stored = (shard: Shard): void => this.#limiter.succeeded(shard);
+  /** When the verdict being learnt from was read: one clock reading for all its records. */
+  #learnedAt = 0;
+  readonly #stored = (shard: Shard): void => this.#limiter.succeeded(shard, this.#learnedAt);
 
   constructor(init: StreamPipelineOptions) {
     const { stream, options, scheduler } = init;
@@ -155,7 +157,7 @@ export class StreamPipeline {
           for (const record of records) this.#aggregator.put(record);
           this.#aggregator.flush();
         },
-        onExpired: (record) => init.onExpired(KinesisRecord.single(record)),
+        onExpired: init.onExpired,
       })
       : null;
     this.#aggregator.holdUnpredicted(scheduler.clock.now() + FIRST_LISTING_GRACE_MS);
@@ -196,6 +198,7 @@ export class StreamPipeline {
    * refresh where a prediction was wrong.
    */
   learn(verdict: Verdict): void {
+    this.#learnedAt = this.#clock.now();
     verdict.forEachStoredShard(this.#stored);
     for (const shard of verdict.throttledShards) this.#limiter.throttled(shard, verdict.seenAt);
     for (const shard of verdict.mispredicted) this.shardMap.invalidate(verdict.seenAt, shard);
@@ -216,7 +219,7 @@ export class StreamPipeline {
     // A record aggregated without a prediction still shares one hash key, so once the map
     // has a snapshot it is paced by that key's shard like everything else.
     if (record.predictedShard === null) {
-      record.predictedShard = this.shardMap.predict(record.records[0]!);
+      record.predictedShard = this.shardMap.predict(record.member(0));
     }
     if (record.predictedShard === null) this.#collector.put(record);
     else this.#limiter.put(record);

@@ -50,7 +50,9 @@ export function validateRecord(record: UserRecord, rules: RecordRules): PendingR
     );
   }
   if (
-    typeof stream !== "string" || (!rules.knownStreams.has(stream) && !isValidStream(stream))
+    typeof stream !== "string" ||
+    // The default stream was checked with the options.
+    (stream !== rules.defaultStream && !rules.knownStreams.has(stream) && !isValidStream(stream))
   ) {
     const shown = typeof stream === "string" ? `'${stream.slice(0, 200)}'` : typeof stream;
     throw new ValidationError(

@@ -7,7 +7,7 @@
 import type { BufferPool } from "./_buffer_pool.ts";
 import type { PendingRecord } from "./_pending_record.ts";
 import { AggregateBuilder } from "./codec.ts";
-import { KinesisRecord } from "./kinesis_record.ts";
+import { AggregatedRecord, type KinesisRecord } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import type { Shard } from "./shard_map.ts";
 
@@ -103,7 +103,7 @@ export class Aggregator {
     const shard = this.#options.predict(record);
     record.routeTo(shard);
     if (!this.#options.enabled) {
-      this.#options.onKinesisRecord(KinesisRecord.single(record));
+      this.#options.onKinesisRecord(record);
       return;
     }
     let buffer: Buffer | undefined;
@@ -202,8 +202,8 @@ export class Aggregator {
     const records = buffer.records;
     if (records.length === 0) return;
     const record = records.length === 1
-      ? KinesisRecord.single(records[0]!)
-      : KinesisRecord.aggregated(records, encode(buffer), buffer);
+      ? records[0]!
+      : AggregatedRecord.create(records, encode(buffer), buffer);
     this.#buffered -= records.length;
     this.#reset(buffer);
     if (buffer.shard === null) {

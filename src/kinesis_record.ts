@@ -1,6 +1,6 @@
 /**
  * A Kinesis record (KR): one entry of a PutRecords request, carrying one user record
- * raw or several in the aggregated format.
+ * raw (the record itself) or several in the aggregated format.
  *
  * @module
  */
@@ -13,8 +13,42 @@ import type { Shard } from "./shard_map.ts";
 /** The partition key of an aggregated record whose members have different keys. */
 export const AGGREGATED_PARTITION_KEY = "a";
 
-/** One PutRecords entry and the user records inside it. */
-export class KinesisRecord {
+/**
+ * One PutRecords entry. A user record sent alone is its own entry (the
+ * {@linkcode PendingRecord} itself: its keys, data and deadlines are the entry's), so a
+ * record travelling alone, every record with aggregation off, needs no wrapper; two or
+ * more travel as an {@linkcode AggregatedRecord}, whose members document these fields.
+ */
+export type KinesisRecord = Pick<
+  AggregatedRecord,
+  | "stream"
+  | "predictedShard"
+  | "partitionKey"
+  | "explicitHashKey"
+  | "data"
+  | "requestSize"
+  | "deadline"
+  | "expiresAt"
+  | "count"
+  | "member"
+  | "release"
+>;
+
+/**
+ * The user records of `record`, in sub-sequence order, as a new array: for paths that run
+ * once per call or on failures, not per stored record.
+ *
+ * @param record The entry.
+ * @returns Its members.
+ */
+export function membersOf(record: KinesisRecord): PendingRecord[] {
+  const members: PendingRecord[] = new Array(record.count);
+  for (let i = 0; i < members.length; i++) members[i] = record.member(i);
+  return members;
+}
+
+/** A PutRecords entry of two or more user records in the aggregated format. */
+export class AggregatedRecord {
   /** The stream it goes to. */
   readonly stream: string;
   /** The user records, in sub-sequence order. */
@@ -30,16 +64,13 @@ export class KinesisRecord {
   /** What the entry counts against a request's 5 MiB: partition key bytes + data bytes. */
   readonly requestSize: number;
   /** Earliest deadline of its user records. */
-  deadline: number;
+  readonly deadline: number;
   /** Earliest expiry of its user records. */
-  expiresAt: number;
+  readonly expiresAt: number;
   /** Where `data`'s memory goes back to once nothing reads it, until {@linkcode release}. */
   #pool: BufferPool | undefined = undefined;
 
-  /**
-   * Creates an entry; use {@linkcode KinesisRecord.single} or
-   * {@linkcode KinesisRecord.aggregated}.
-   */
+  /** Creates an entry; use {@linkcode AggregatedRecord.create}. */
   private constructor(
     records: PendingRecord[],
     partitionKey: string,
@@ -65,25 +96,23 @@ export class KinesisRecord {
     this.expiresAt = expiresAt;
   }
 
-  /**
-   * A KR of one user record: sent raw, with the user's own partition key and explicit
-   * hash key, so it lands exactly where that key belongs.
-   *
-   * @param record The user record.
-   * @returns The entry.
-   */
-  static single(record: PendingRecord): KinesisRecord {
-    return new KinesisRecord(
-      [record],
-      record.partitionKey,
-      record.explicitHashKey,
-      record.data,
-      record.size - record.data.length,
-    );
+  /** How many user records it carries (a record sent alone, as a `KinesisRecord`: 1). */
+  get count(): number {
+    return this.records.length;
   }
 
   /**
-   * A KR of two or more user records in the aggregated format, routed by the first
+   * Its user record at sub-sequence `index`.
+   *
+   * @param index From 0 to `count - 1`.
+   * @returns The user record.
+   */
+  member(index: number): PendingRecord {
+    return this.records[index]!;
+  }
+
+  /**
+   * An entry of two or more user records in the aggregated format, routed by the first
    * record's hash key. When every member shares one partition key the entry carries that
    * key instead of `"a"`, so consumers that group by partition key still work; when none
    * has an explicit hash key either, the key alone routes it and no hash key is sent.
@@ -93,7 +122,7 @@ export class KinesisRecord {
    * @param routing What the members have in common, and the pool `data` was taken from.
    * @returns The entry.
    */
-  static aggregated(
+  static create(
     records: PendingRecord[],
     data: Uint8Array,
     routing: {
@@ -101,17 +130,17 @@ export class KinesisRecord {
       anyExplicitHashKey: boolean;
       pool?: BufferPool | undefined;
     },
-  ): KinesisRecord {
+  ): AggregatedRecord {
     const first = records[0]!;
     const record = routing.samePartitionKey
-      ? new KinesisRecord(
+      ? new AggregatedRecord(
         records,
         first.partitionKey,
         routing.anyExplicitHashKey ? hashKeyToDecimal(first) : undefined,
         data,
         first.size - first.data.length,
       )
-      : new KinesisRecord(
+      : new AggregatedRecord(
         records,
         AGGREGATED_PARTITION_KEY,
         hashKeyToDecimal(first),

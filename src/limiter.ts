@@ -6,9 +6,10 @@
  */
 
 import { backoff, type BackoffPolicy } from "./_backoff.ts";
+import { BurstClock } from "./_burst_clock.ts";
 import { RateController, type SuccessContext } from "./_rate_controller.ts";
 import { ErrorCodes } from "./error_codes.ts";
-import type { KinesisRecord } from "./kinesis_record.ts";
+import { type KinesisRecord, membersOf } from "./kinesis_record.ts";
 import { Deadline, type DeadlineTask, type Scheduler } from "./scheduler.ts";
 import type { Shard } from "./shard_map.ts";
 
@@ -31,6 +32,10 @@ const PRESSURE_WEIGHT = 0.05;
 const MIN_WAKE_MS = 1;
 // Refill arithmetic in floating point can land a hair short of a whole token.
 const EPSILON = 1e-6;
+// Puts of one synchronous burst (an aggregator's flush, or a loop of put() calls with
+// aggregation off, where every user record comes through here) share one clock reading:
+// reading the clock costs more than the rest of a put (bench/pipeline_probe.ts).
+const PUTS_PER_CLOCK_READ = 64;
 
 /** Options for {@linkcode Limiter}. */
 export interface LimiterOptions {
@@ -186,6 +191,7 @@ export class Limiter {
   #pressure = 0;
   /** Reused for every success, so the per-record path allocates nothing. */
   readonly #successContext: SuccessContext = { quietMs: 0, limited: false };
+  readonly #putClock: BurstClock;
 
   /**
    * Creates a limiter.
@@ -197,6 +203,7 @@ export class Limiter {
     this.#scheduler = options.scheduler;
     this.#ceiling = options.rateLimit / 100;
     this.#adaptive = options.adaptive ?? true;
+    this.#putClock = new BurstClock(options.scheduler.clock, PUTS_PER_CLOCK_READ);
   }
 
   /** How many Kinesis records are waiting for tokens. */
@@ -210,7 +217,7 @@ export class Limiter {
    * @param record A Kinesis record with `predictedShard` set.
    */
   put(record: KinesisRecord): void {
-    const now = this.#scheduler.clock.now();
+    const now = this.#putClock.now();
     const limiter = this.#limiterOf(record.predictedShard!, now);
     if (limiter.control !== null) limiter.shareThrottled += throttledPart(record);
     enqueueByDeadline(limiter, record);
@@ -262,8 +269,9 @@ export class Limiter {
    * Ends a shard's throttle backoff after a success, and lets its adaptive rate grow.
    *
    * @param shard The shard a record was stored on.
+   * @param now Clock time: the caller reads it once for all the records of a call.
    */
-  succeeded(shard: Shard): void {
+  succeeded(shard: Shard, now: number): void {
     const limiter = this.#shards.get(shard);
     if (limiter === undefined) return;
     limiter.throttlesInRow = 0;
@@ -272,7 +280,6 @@ export class Limiter {
     this.#pressure -= PRESSURE_WEIGHT * this.#pressure;
     const control = limiter.control;
     if (control === null) return;
-    const now = this.#scheduler.clock.now();
     const context = this.#successContext;
     context.quietMs = now - this.#lastThrottleAt;
     // Only a shard that has records waiting for tokens is limited by its rate; growing the
@@ -310,7 +317,7 @@ export class Limiter {
     for (const limiter of this.#shards.values()) {
       let queuedRecords = 0;
       for (let i = limiter.head; i < limiter.queue.length; i++) {
-        queuedRecords += limiter.queue[i]!.records.length;
+        queuedRecords += limiter.queue[i]!.count;
       }
       states.push({
         shardId: limiter.shard.id,
@@ -495,12 +502,12 @@ function measureUse(
  * be aggregated anew).
  */
 function throttledPart(record: KinesisRecord): number {
-  const members = record.records;
+  const count = record.count;
   let throttled = 0;
-  for (const member of members) {
-    if (member.lastErrorCode === ErrorCodes.throughputExceeded) throttled++;
+  for (let i = 0; i < count; i++) {
+    if (record.member(i).lastErrorCode === ErrorCodes.throughputExceeded) throttled++;
   }
-  return throttled / members.length;
+  return throttled / count;
 }
 
 /**
@@ -509,7 +516,7 @@ function throttledPart(record: KinesisRecord): number {
  * not sent, and their `Expired` result names it.
  */
 function blameThrottles(record: KinesisRecord, shard: Shard): void {
-  for (const member of record.records) {
+  for (const member of membersOf(record)) {
     if (member.lastErrorCode !== undefined) continue;
     member.blame(
       ErrorCodes.throughputExceeded,

@@ -100,6 +100,8 @@ export class Producer implements AsyncDisposable {
   /** UserRecordsPending is a detailed metric; below that the sampler would only spin. */
   readonly #samplePendingOn: boolean;
   readonly #streams = new Map<string, StreamPipeline>();
+  /** The pipeline `#pipelineOf` found last. */
+  #lastPipeline: StreamPipeline | undefined = undefined;
   /** Each stream's record size limit, when `maxRecordSize` is `"stream"`. */
   readonly #recordLimits = new Map<string, RecordLimit>();
   readonly #rules: RecordRules;
@@ -590,7 +592,7 @@ export class Producer implements AsyncDisposable {
   #prepare(record: UserRecord): PendingRecord {
     if (this.#closed) throw new ProducerClosedError();
     const pending = validateRecord(record, this.#rules);
-    if (!this.#streams.has(pending.stream)) this.#createPipeline(pending.stream);
+    if (this.#pipelineOf(pending.stream) === undefined) this.#createPipeline(pending.stream);
     if (this.#options.recordSizeFromStream) {
       const limit = this.#recordLimitOf(pending.stream);
       if (limit.fromStream) checkRecordSize(pending.size, limit.bytes, "the stream's limit");
@@ -613,10 +615,23 @@ export class Producer implements AsyncDisposable {
     const options = this.#options;
     const seq = this.#ledger.add(record);
     record.admit(seq, this.#admitClock.now(), options.recordTtlMs, options.recordMaxBufferedTimeMs);
-    const pipeline = this.#streams.get(record.stream)!;
+    const pipeline = this.#pipelineOf(record.stream)!;
     pipeline.pending++;
     this.#emit?.received(record.stream);
     pipeline.put(record);
+  }
+
+  /**
+   * The stream's pipeline, if it has one. Most producers put to one stream, and every put
+   * looks its pipeline up twice (before and at admission): the last one found is kept at
+   * hand. Pipelines are never removed, so it cannot go stale.
+   */
+  #pipelineOf(stream: string): StreamPipeline | undefined {
+    const last = this.#lastPipeline;
+    if (last !== undefined && last.name === stream) return last;
+    const pipeline = this.#streams.get(stream);
+    if (pipeline !== undefined) this.#lastPipeline = pipeline;
+    return pipeline;
   }
 
   #createPipeline(stream: string): void {

@@ -11,7 +11,7 @@ import type { PendingRecord } from "./_pending_record.ts";
 import { backoff, type BackoffPolicy } from "./_backoff.ts";
 import { classifyErrorCode, ErrorCodes } from "./error_codes.ts";
 import { compareHashKeys } from "./hash_key.ts";
-import type { KinesisRecord } from "./kinesis_record.ts";
+import { type KinesisRecord, membersOf } from "./kinesis_record.ts";
 import type { Attempt } from "./record.ts";
 import type { PutRecordsCall } from "./sender.ts";
 import type { Shard } from "./shard_map.ts";
@@ -94,9 +94,9 @@ export class Verdict {
       const entries = call.entries!;
       for (const i of stored) {
         const entry = entries[i]!;
-        const members = call.records[i]!.records;
-        for (let sub = 0; sub < members.length; sub++) {
-          const member = members[sub]!;
+        const record = call.records[i]!;
+        for (let sub = 0; sub < record.count; sub++) {
+          const member = record.member(sub);
           if (member.outcome === undefined) {
             visit(member, entry.ShardId!, entry.SequenceNumber!, sub);
           }
@@ -221,7 +221,7 @@ export class Retrier {
    */
   expired(record: KinesisRecord, now: number): Verdict {
     const verdict = new Verdict();
-    for (const member of record.records) {
+    for (const member of membersOf(record)) {
       if (member.outcome !== undefined) continue;
       if (member.expiresAt <= now) {
         verdict.fail(member, ErrorCodes.expired, expiredMessage(member));
@@ -275,13 +275,13 @@ export class Retrier {
   ): void {
     const record = call.records[index]!;
     const predicted = record.predictedShard;
-    const members = record.records;
-    if (predicted === null || predicted.id === shardId || members.length === 1) {
+    const count = record.count;
+    if (predicted === null || predicted.id === shardId || count === 1) {
       // A lone record is routed by its own key, so wherever it landed is its shard; a
       // different shard only says the map is behind.
       if (predicted !== null && predicted.id !== shardId) verdict.mispredicted.push(predicted);
-      for (let i = 0; i < members.length; i++) {
-        const member = members[i]!;
+      for (let i = 0; i < count; i++) {
+        const member = record.member(i);
         if (member.outcome === undefined) {
           member.addAttempt(attempt(call, member, shardId, sequence));
         }
@@ -292,9 +292,9 @@ export class Retrier {
     verdict.storedShards.push(predicted);
     verdict.mispredicted.push(predicted);
     const landed = shards.get(shardId);
-    const first = members[0]!;
-    for (let i = 0; i < members.length; i++) {
-      const member = members[i]!;
+    const first = record.member(0);
+    for (let i = 0; i < count; i++) {
+      const member = record.member(i);
       if (member.outcome !== undefined) continue;
       const landing: Landing = {
         stream: call.stream,
@@ -331,7 +331,7 @@ export class Retrier {
     if (throttled && shard !== null && !failIfThrottled) {
       if (!verdict.throttledShards.includes(shard)) verdict.throttledShards.push(shard);
     }
-    for (const member of record.records) {
+    for (const member of membersOf(record)) {
       if (member.outcome !== undefined) continue;
       member.failed(failedAttempt(call, member, code, message));
       if (errorClass === "permanent" || (throttled && failIfThrottled)) {
@@ -352,7 +352,7 @@ function countMismatch(verdict: Verdict, call: PutRecordsCall, received: number)
   const message =
     `PutRecords returned ${received} results for ${call.records.length} records; which records were stored cannot be known`;
   for (const record of call.records) {
-    for (const member of record.records) {
+    for (const member of membersOf(record)) {
       if (member.outcome !== undefined) continue;
       member.addAttempt(failedAttempt(call, member, code, message));
       verdict.fail(member, code, message);

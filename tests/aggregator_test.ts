@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Aggregator } from "../src/aggregator.ts";
 import { decodeAggregated } from "../src/codec.ts";
 import { hashKeyToDecimal } from "../src/hash_key.ts";
-import type { KinesisRecord } from "../src/kinesis_record.ts";
+import { type KinesisRecord, membersOf } from "../src/kinesis_record.ts";
 import { silentLogger } from "../src/logger.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { type Shard, ShardMap } from "../src/shard_map.ts";
@@ -70,10 +70,10 @@ test("Aggregator.put() closes a Kinesis record when aggregationMaxCount is reach
   for (let i = 0; i < 7; i++) {
     aggregator.put(pendingRecord({ explicitHashKey: hashInShard(1, 4, BigInt(i)) }));
   }
-  assert.deepEqual(emitted.map((record) => record.records.length), [3, 3]);
+  assert.deepEqual(emitted.map((record) => record.count), [3, 3]);
   assert.equal(aggregator.bufferedRecords, 1);
   await clock.advance(100);
-  assert.deepEqual(emitted.map((record) => record.records.length), [3, 3, 1]);
+  assert.deepEqual(emitted.map((record) => record.count), [3, 3, 1]);
   assert.equal(aggregator.bufferedRecords, 0);
 });
 
@@ -90,7 +90,7 @@ test("Aggregator.put() never lets an aggregated record exceed aggregationMaxSize
   for (const record of emitted) {
     assert.ok(record.data.length <= maxSize, `${record.data.length} > ${maxSize}`);
   }
-  assert.equal(emitted.reduce((sum, record) => sum + record.records.length, 0), 200);
+  assert.equal(emitted.reduce((sum, record) => sum + record.count, 0), 200);
 });
 
 test("Aggregator sends a buffer at its earliest member's deadline", async () => {
@@ -101,7 +101,7 @@ test("Aggregator sends a buffer at its earliest member's deadline", async () => 
   assert.equal(emitted.length, 0);
   await clock.advance(1);
   assert.equal(emitted.length, 1);
-  assert.equal(emitted[0]!.records.length, 2);
+  assert.equal(emitted[0]!.count, 2);
   assert.equal(emitted[0]!.deadline, 30);
 });
 
@@ -113,7 +113,7 @@ test("Aggregator never packs records predicted to different shards together", as
   for (const record of emitted) {
     assert.ok(record.predictedShard !== null);
     shards.add(record.predictedShard);
-    for (const member of record.records) {
+    for (const member of membersOf(record)) {
       assert.ok(record.predictedShard.holds(member), "member outside its record's shard");
       assert.equal(map.predict(member), record.predictedShard);
     }
@@ -132,7 +132,7 @@ test("Aggregator aggregates unpredicted records only with records of the same ha
   aggregator.flush();
   const groups = emitted.map((record) => ({
     partitionKey: record.partitionKey,
-    members: record.records.map((member) => member.partitionKey),
+    members: membersOf(record).map((member) => member.partitionKey),
     predicted: record.predictedShard,
   }));
   assert.deepEqual(
@@ -141,8 +141,8 @@ test("Aggregator aggregates unpredicted records only with records of the same ha
   );
   assert.ok(groups.every((group) => group.predicted === null));
   for (const record of emitted) {
-    const first = record.records[0]!;
-    for (const member of record.records) {
+    const first = membersOf(record)[0]!;
+    for (const member of membersOf(record)) {
       assert.equal(hashKeyToDecimal(member), hashKeyToDecimal(first));
     }
   }
@@ -161,7 +161,7 @@ test("Aggregator.reroute() moves held records into their shards' buffers", async
   aggregator.reroute();
   aggregator.flush();
   assert.equal(emitted.length, 1, "one shard: the three keys share one aggregated record");
-  assert.deepEqual(emitted[0]!.records.map((member) => member.partitionKey), ["a1", "b2", "c3"]);
+  assert.deepEqual(membersOf(emitted[0]!).map((member) => member.partitionKey), ["a1", "b2", "c3"]);
   assert.notEqual(emitted[0]!.predictedShard, null);
 });
 
@@ -183,7 +183,7 @@ test("Aggregator sends a record bigger than aggregationMaxSize alone and raw", a
   aggregator.put(big);
   aggregator.flush();
   assert.equal(emitted.length, 2);
-  assert.equal(emitted[1]!.records.length, 1);
+  assert.equal(emitted[1]!.count, 1);
   assert.equal(emitted[1]!.data, big.data, "a lone record is sent raw");
 });
 
@@ -207,7 +207,7 @@ test("An aggregated record of one shared key carries that key and no hash key", 
   assert.equal(emitted.length, 1);
   assert.equal(emitted[0]!.partitionKey, "tenant-7");
   assert.equal(emitted[0]!.explicitHashKey, undefined);
-  assert.equal(emitted[0]!.records.length, 3);
+  assert.equal(emitted[0]!.count, 3);
 });
 
 test("Aggregator.put() from inside onKinesisRecord lands in the emptied buffer and the record that closed it still respects aggregationMaxSize", async () => {
@@ -246,11 +246,11 @@ test("Aggregator.put() from inside onKinesisRecord lands in the emptied buffer a
   for (const record of emitted) {
     assert.ok(record.data.length <= maxSize, `a Kinesis record of ${record.data.length} bytes`);
   }
-  const members = emitted.flatMap((record) => record.records);
+  const members = emitted.flatMap((record) => membersOf(record));
   assert.equal(members.length, all.length);
   assert.equal(new Set(members).size, all.length, "each record in one Kinesis record");
-  for (const record of emitted.filter((item) => item.records.length > 1)) {
-    assert.equal(decodeAggregated(record.data).length, record.records.length);
+  for (const record of emitted.filter((item) => item.count > 1)) {
+    assert.equal(decodeAggregated(record.data).length, record.count);
   }
   assert.equal(aggregator.bufferedRecords, 0);
 });

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Collector, SHARD_SHARE_TRIGGER } from "../src/collector.ts";
 import { hashKeyFromDecimal } from "../src/hash_key.ts";
-import { KinesisRecord } from "../src/kinesis_record.ts";
+import type { KinesisRecord } from "../src/kinesis_record.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { Shard } from "../src/shard_map.ts";
 import { FakeClock } from "./support/fake_clock.ts";
@@ -41,7 +41,7 @@ function kinesisRecord(
     ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
   });
   record.predictedShard = shard;
-  return KinesisRecord.single(record);
+  return record;
 }
 
 function requestSize(records: KinesisRecord[]): number {
@@ -76,6 +76,31 @@ test("Collector closes a request when one shard's share reaches 256 KiB", () => 
   collector.put(kinesisRecord(shards[1]!, { bytes: SHARD_SHARE_TRIGGER - 200 * 1024 }));
   assert.equal(requests.length, 1);
   assert.equal(requests[0]!.length, 4);
+});
+
+test("Collector counts a shard's share from the first record on, request after request", () => {
+  const { collector, requests } = setup();
+  // 1 KiB of data and a 1-byte key: one shard reaches 256 KiB at its 256th record, the
+  // same record at which the whole request does.
+  for (let i = 0; i < 600; i++) collector.put(kinesisRecord(shards[0]!, { bytes: 1024 }));
+  assert.deepEqual(requests.map((records) => records.length), [256, 256]);
+  assert.equal(collector.bufferedRecords, 600 - 512);
+  // Mixed shards: the share counts the records put before the request grew large.
+  for (let i = 0; i < 200; i++) collector.put(kinesisRecord(shards[1]!, { bytes: 1024 }));
+  collector.flush();
+  const mixed = requests[2]!;
+  assert.equal(mixed.length, 88 + 200, "no shard reached 256 KiB");
+  for (let i = 0; i < 300; i++) {
+    collector.put(kinesisRecord(shards[i < 100 ? 2 : 3]!, { bytes: 1024 }));
+  }
+  assert.equal(requests.length, 3, "shard 3 has 200 KiB, shard 2 100 KiB");
+  for (let i = 0; i < 56; i++) collector.put(kinesisRecord(shards[3]!, { bytes: 1024 }));
+  assert.equal(
+    requests.length,
+    4,
+    "shard 3 reached 256 KiB with the records before the count began",
+  );
+  assert.equal(requests[3]!.length, 356);
 });
 
 test("Collector sends at the earliest deadline, after the linger", async () => {

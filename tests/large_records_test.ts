@@ -11,7 +11,7 @@ import { CreateStreamCommand } from "@aws-sdk/client-kinesis";
 import { Collector } from "../src/collector.ts";
 import { classifyErrorCode } from "../src/error_codes.ts";
 import { describeError, type PutRecordsInput } from "../src/kinesis_client.ts";
-import { KinesisRecord } from "../src/kinesis_record.ts";
+import type { KinesisRecord } from "../src/kinesis_record.ts";
 import { Limiter } from "../src/limiter.ts";
 import { silentLogger } from "../src/logger.ts";
 import { Producer } from "../src/producer.ts";
@@ -42,7 +42,7 @@ const WHOLE_RANGE = new Shard(
 function kinesisRecord(bytes: number, expiresAt = 30_000): KinesisRecord {
   const record = pendingRecord({ data: bytes, now: 0, deadline: 0, expiresAt });
   record.predictedShard = WHOLE_RANGE;
-  return KinesisRecord.single(record);
+  return record;
 }
 
 /** `size` bytes of data plus partition key: the data is `size` minus the key's length. */

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { hashKeyFromDecimal } from "../src/hash_key.ts";
-import { KinesisRecord } from "../src/kinesis_record.ts";
+import { type KinesisRecord, membersOf } from "../src/kinesis_record.ts";
 import { Limiter } from "../src/limiter.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { Shard } from "../src/shard_map.ts";
@@ -44,7 +44,7 @@ function kinesisRecord(
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   record.predictedShard = target;
-  return KinesisRecord.single(record);
+  return record;
 }
 
 test("Limiter admits a full bucket at once, then 1000 records/s at rateLimit 100", async () => {
@@ -151,7 +151,7 @@ test("Limiter.throttled() pauses the shard with doubling backoff; success resets
   assert.equal(admitted.length, 2);
   await clock.advance(60);
   assert.equal(admitted.length, 3, "about 200 ms for the second");
-  limiter.succeeded(hot);
+  limiter.succeeded(hot, clock.now());
   limiter.throttled(hot);
   limiter.put(kinesisRecord(hot));
   await clock.advance(101);
@@ -293,7 +293,7 @@ test("Limiter gives records that expire waiting for a throttled shard the thrott
   await clock.advance(10);
   assert.equal(expired.length, 2);
   assert.ok(expired.includes(doomed) && expired.includes(waiting));
-  assert.equal(doomed.records[0]!.lastErrorCode, "ProvisionedThroughputExceededException");
-  assert.match(doomed.records[0]!.lastErrorMessage!, /throttled shardId-000000000000/);
-  assert.equal(waiting.records[0]!.lastErrorCode, undefined, "no throttle, nothing to blame");
+  assert.equal(membersOf(doomed)[0]!.lastErrorCode, "ProvisionedThroughputExceededException");
+  assert.match(membersOf(doomed)[0]!.lastErrorMessage!, /throttled shardId-000000000000/);
+  assert.equal(membersOf(waiting)[0]!.lastErrorCode, undefined, "no throttle, nothing to blame");
 });

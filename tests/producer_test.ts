@@ -324,6 +324,31 @@ test("Producer keeps a healthy stream flowing while another stream's listing kee
   await producer.close();
 });
 
+test("Producer sends records that alternate between streams, and the default, each to its own", async () => {
+  const clock = new FakeClock(0);
+  const kinesis = new InMemoryKinesis({ clock, streams: { main: 2, left: 2, right: 2 } });
+  const producer = new Producer({
+    stream: "main",
+    kinesisClient: kinesis.client(),
+    clock,
+    logger: silentLogger,
+  });
+  const order = ["left", "right", "left", undefined, "main", "right", undefined, "left"];
+  const results = order.map((stream, i) =>
+    producer.put({ stream, partitionKey: `k${i}`, data: `${stream ?? "main"}-${i}` })
+  );
+  await clock.advance(200);
+  for (const result of await Promise.all(results)) assert.equal(result.success, true);
+  for (const stream of ["main", "left", "right"]) {
+    const stored = kinesis.records(stream).map((record) => new TextDecoder().decode(record.data));
+    const expected = order.flatMap((name, i) =>
+      (name ?? "main") === stream ? [`${stream}-${i}`] : []
+    );
+    assert.deepEqual(stored.sort(), expected.sort());
+  }
+  await producer.close();
+});
+
 test("Producer sends records unpredicted, aggregated by key, until the map is ready", async () => {
   const { producer, clock, kinesis } = harness();
   kinesis.listHook = (

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { PendingRecord } from "../src/_pending_record.ts";
 import { ErrorCodes } from "../src/error_codes.ts";
 import { hashKeyFromDecimal } from "../src/hash_key.ts";
-import { KinesisRecord } from "../src/kinesis_record.ts";
+import { AggregatedRecord, type KinesisRecord } from "../src/kinesis_record.ts";
 import { Retrier, type ShardLookup, Verdict } from "../src/retrier.ts";
 import { PutRecordsCall } from "../src/sender.ts";
 import { Shard } from "../src/shard_map.ts";
@@ -32,7 +32,7 @@ function inShard(index: number, offset = 0n): PendingRecord {
 }
 
 function single(record: PendingRecord, predicted: Shard | null): KinesisRecord {
-  const kinesisRecord = KinesisRecord.single(record);
+  const kinesisRecord = record;
   record.routeTo(predicted);
   kinesisRecord.predictedShard = predicted;
   return kinesisRecord;
@@ -40,7 +40,7 @@ function single(record: PendingRecord, predicted: Shard | null): KinesisRecord {
 
 function aggregate(records: PendingRecord[], predicted: Shard): KinesisRecord {
   for (const record of records) record.routeTo(predicted);
-  const kinesisRecord = KinesisRecord.aggregated(records, new Uint8Array(8), {
+  const kinesisRecord = AggregatedRecord.create(records, new Uint8Array(8), {
     samePartitionKey: false,
     anyExplicitHashKey: true,
   });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { KinesisClient, PutRecordsInput, PutRecordsOutput } from "../src/kinesis_client.ts";
-import { KinesisRecord } from "../src/kinesis_record.ts";
+import type { KinesisRecord } from "../src/kinesis_record.ts";
 import { silentLogger } from "../src/logger.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { type PutRecordsCall, Sender } from "../src/sender.ts";
@@ -42,7 +42,7 @@ class GatedClient implements KinesisClient {
 }
 
 function kinesisRecord(expiresAt: number): KinesisRecord {
-  return KinesisRecord.single(pendingRecord({ now: 0, deadline: 0, expiresAt }));
+  return pendingRecord({ now: 0, deadline: 0, expiresAt });
 }
 
 test("Sender never exceeds maxInFlight when an expired record's handler sends again from inside its queue pump", async () => {
@@ -83,9 +83,7 @@ test("Sender never exceeds maxInFlight when an expired record's handler sends ag
 
 /** A Kinesis record of `bytes` request bytes: a one-byte key and the rest data. */
 function sized(bytes: number, expiresAt = 10_000): KinesisRecord {
-  return KinesisRecord.single(
-    pendingRecord({ partitionKey: "k", data: bytes - 1, now: 0, deadline: 0, expiresAt }),
-  );
+  return pendingRecord({ partitionKey: "k", data: bytes - 1, now: 0, deadline: 0, expiresAt });
 }
 
 function boundedSender(client: GatedClient, clock: FakeClock, results: PutRecordsCall[]) {

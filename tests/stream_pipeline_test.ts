@@ -47,7 +47,7 @@ test("StreamPipeline lists the stream's shards and hands each call's records on,
     sent.map((record) => record.predictedShard?.id).sort(),
     ["shardId-000000000000", "shardId-000000000001"],
   );
-  assert.equal(sent.reduce((total, record) => total + record.records.length, 0), 8);
+  assert.equal(sent.reduce((total, record) => total + record.count, 0), 8);
   pipeline.close();
   scheduler.close();
 });
