@@ -74,8 +74,9 @@ describe("Scenario 4: throttle storm", () => {
       hotShard: { shardId: hot.ShardId!, startingHashKey, endingHashKey },
     });
     const counting = await countingClient(proxy.endpoint, shards);
-    // Longer than the longest throttle pause (5 s), so every record gets an attempt to name.
-    const ttlMs = 6_000;
+    // Longer than the longest throttle pause (5 s) with room to spare on a loaded machine, so
+    // every record gets an attempt to name (6 s left a record with none in one loaded run).
+    const ttlMs = 8_000;
     const logger = new CapturingLogger();
     const producer = new Producer({
       stream,
