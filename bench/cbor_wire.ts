@@ -39,9 +39,11 @@ const BREAK = 0xff;
 const INDEFINITE = 31;
 // Below this many bytes a loop copies faster than `set()`'s call.
 const SET_MIN = 32;
-// Text at most this long is decoded byte by byte when it is ASCII; longer text goes to the
-// native decoder, whose call costs more than the loop for short keys and sequence numbers.
-const ASCII_LOOP_MAX = 64;
+// Text at most this long (map keys, shard ids, error codes) is looked up in a small cache of
+// texts already read: a response repeats them hundreds of times, and a string read anew
+// costs more than comparing a few bytes. Longer text (sequence numbers) is unique per entry.
+const SHORT_TEXT_MAX = 24;
+const SHORT_TEXT_SLOTS = 256;
 // Nesting the reader follows before it gives up, so a hostile body cannot exhaust the stack.
 const MAX_DEPTH = 64;
 
@@ -358,6 +360,36 @@ export function encodeCbor(value: CborValue): Uint8Array {
   return out;
 }
 
+const shortTextBytes: (Uint8Array | undefined)[] = new Array(SHORT_TEXT_SLOTS);
+const shortTexts: string[] = new Array(SHORT_TEXT_SLOTS).fill("");
+
+/** The text of `length` (at most `SHORT_TEXT_MAX`) bytes at `start`, from the cache if seen. */
+function shortText(bytes: Uint8Array, start: number, length: number): string {
+  if (length === 0) return "";
+  let hash = length;
+  for (let i = start; i < start + length; i++) hash = (hash * 31 + bytes[i]!) | 0;
+  const slot = (hash ^ (hash >>> 8)) & (SHORT_TEXT_SLOTS - 1);
+  const cached = shortTextBytes[slot];
+  if (cached !== undefined && cached.length === length) {
+    let i = 0;
+    while (i < length && cached[i] === bytes[start + i]) i++;
+    if (i === length) return shortTexts[slot]!;
+  }
+  const copy = bytes.slice(start, start + length);
+  let text = "";
+  for (let i = 0; i < length; i++) {
+    const c = copy[i]!;
+    if (c >= 0x80) {
+      text = UTF8_DECODER.decode(copy);
+      break;
+    }
+    text += String.fromCharCode(c);
+  }
+  shortTextBytes[slot] = copy;
+  shortTexts[slot] = text;
+  return text;
+}
+
 /** The reader's position in one body. */
 class Reader {
   readonly bytes: Uint8Array;
@@ -408,20 +440,12 @@ class Reader {
 
   text(length: number): string {
     this.need(length);
-    const b = this.bytes;
     const start = this.p;
     this.p = start + length;
-    if (length <= ASCII_LOOP_MAX) {
-      let s = "";
-      let i = start;
-      for (; i < start + length; i++) {
-        const c = b[i]!;
-        if (c >= 0x80) break;
-        s += String.fromCharCode(c);
-      }
-      if (i === start + length) return s;
+    if (length > SHORT_TEXT_MAX) {
+      return UTF8_DECODER.decode(this.bytes.subarray(start, start + length));
     }
-    return UTF8_DECODER.decode(b.subarray(start, start + length));
+    return shortText(this.bytes, start, length);
   }
 
   /** The chunks of an indefinite-length string, joined. */

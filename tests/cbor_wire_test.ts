@@ -225,10 +225,12 @@ describe("cbor_wire (prototype AWS CBOR codec)", () => {
     }
   });
 
-  it("kinesalite takes CBOR PutRecords but reads the data back as a JSON Buffer object", async () => {
+  it("kinesalite takes CBOR PutRecords but stores the data wrong and truncates big answers", async () => {
     // kinesalite 3.3.3 keeps CBOR byte strings as Node Buffers in a JSON-encoded store, so
     // GetRecords answers {"type":"Buffer","data":[…]} instead of base64 (mhart/kinesalite#111,
-    // open). Should a fixed kinesalite arrive, this test fails and CBOR becomes usable there.
+    // open), and its `cbor` 5.2 `encodeOne` cuts every answer at 16 KiB (hildjj/node-cbor#93,
+    // #170), e.g. a PutRecords answer for 200 entries. Should a fixed kinesalite arrive, this
+    // test fails and CBOR becomes usable there.
     await using emulator = await startKinesalite();
     const sdk = createTestClient(emulator.endpoint);
     const client = new CborKinesisClient({
@@ -260,6 +262,14 @@ describe("cbor_wire (prototype AWS CBOR codec)", () => {
         ShardIterator: iterator.ShardIterator,
       }) as { Records: { Data: unknown }[] };
       assert.deepEqual(read.Records[0]?.Data, { type: "Buffer", data: [104, 105] });
+      const many = Array.from({ length: 200 }, (_, i) => ({
+        Data: Uint8Array.of(i),
+        PartitionKey: `k${i}`,
+      }));
+      await assert.rejects(
+        client.putRecords({ StreamName: stream, Records: many }, { signal }),
+        CborDecodeError,
+      );
     } finally {
       sdk.destroy();
     }
