@@ -285,7 +285,7 @@ async function e2e(target: string, calls: number | undefined): Promise<void> {
   ];
   console.log(`## End to end against ${target}, ${runtime} ${versionOf()}\n`);
   console.log(
-    "| entries | calls | format | client CPU µs/entry | client CPU µs/MiB of data | wall ms | failed entries |",
+    "| entries | calls | format | client CPU µs/entry (3 runs) | client CPU µs/MiB of data | wall ms | failed entries |",
   );
   console.log("|---|---:|---|---:|---:|---:|---:|");
   try {
@@ -310,8 +310,9 @@ async function e2e(target: string, calls: number | undefined): Promise<void> {
       }
       for (const [name, runs] of results) {
         const cpu = median(runs.map((r) => r.cpuUs));
+        const each = runs.map((r) => (r.cpuUs / entries).toFixed(2)).join(", ");
         console.log(
-          `| ${shape} | ${shapeCalls} | ${name} | ${(cpu / entries).toFixed(2)} | ${
+          `| ${shape} | ${shapeCalls} | ${name} | ${(cpu / entries).toFixed(2)} (${each}) | ${
             (cpu / mib).toFixed(0)
           } | ${median(runs.map((r) => r.wallMs)).toFixed(0)} | ${
             runs.map((r) => r.failed).join("/")
