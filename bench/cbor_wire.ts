@@ -39,16 +39,22 @@ const BREAK = 0xff;
 const INDEFINITE = 31;
 // Below this many bytes a loop copies faster than `set()`'s call.
 const SET_MIN = 32;
-// Text at most this long (map keys, shard ids, error codes) is looked up in a small cache of
-// texts already read: a response repeats them hundreds of times, and a string read anew
-// costs more than comparing a few bytes. Longer text (sequence numbers) is unique per entry.
+// Map keys at most this long are looked up in a small cache of keys already read: a
+// response repeats a handful of them hundreds of times, and a key read from the cache is
+// the engine's internalized string, which property stores take without hashing it again.
 const SHORT_TEXT_MAX = 24;
-const SHORT_TEXT_SLOTS = 256;
+const SHORT_TEXT_SLOTS = 1024;
+// Other ASCII text (shard ids, sequence numbers) is cut out of the whole body decoded once
+// as Latin-1 (the same characters as ASCII below 0x80): one native call per body instead of
+// one per string, each of which costs several times what `JSON.parse` spends on a string.
+// Only for bodies up to this size: a request full of record data is not worth the text.
+const WHOLE_TEXT_MAX = 1 << 20;
 // Nesting the reader follows before it gives up, so a hostile body cannot exhaust the stack.
 const MAX_DEPTH = 64;
 
 const UTF8 = new TextEncoder();
 const UTF8_DECODER = new TextDecoder();
+const LATIN1_DECODER = new TextDecoder("latin1");
 
 /** Thrown by {@linkcode decodeCbor} for a body that is not well-formed CBOR. */
 export class CborDecodeError extends Error {
@@ -366,9 +372,9 @@ const shortTexts: string[] = new Array(SHORT_TEXT_SLOTS).fill("");
 /** The text of `length` (at most `SHORT_TEXT_MAX`) bytes at `start`, from the cache if seen. */
 function shortText(bytes: Uint8Array, start: number, length: number): string {
   if (length === 0) return "";
-  let hash = length;
-  for (let i = start; i < start + length; i++) hash = (hash * 31 + bytes[i]!) | 0;
-  const slot = (hash ^ (hash >>> 8)) & (SHORT_TEXT_SLOTS - 1);
+  // Keys differ in length, first or last letter: enough to pick a slot; the bytes decide.
+  const slot = (length * 131 + bytes[start]! * 31 + bytes[start + length - 1]!) &
+    (SHORT_TEXT_SLOTS - 1);
   const cached = shortTextBytes[slot];
   if (cached !== undefined && cached.length === length) {
     let i = 0;
@@ -385,6 +391,9 @@ function shortText(bytes: Uint8Array, start: number, length: number): string {
     }
     text += String.fromCharCode(c);
   }
+  // A property name is stored internalized; reading it back gives the engine's canonical
+  // copy, which later property stores with this key find without hashing it again.
+  text = Object.keys({ [text]: 0 })[0] ?? text;
   shortTextBytes[slot] = copy;
   shortTexts[slot] = text;
   return text;
@@ -394,6 +403,8 @@ function shortText(bytes: Uint8Array, start: number, length: number): string {
 class Reader {
   readonly bytes: Uint8Array;
   p = 0;
+  /** The whole body as one-byte text, made when the first long ASCII text is read. */
+  #whole: string | undefined;
 
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
@@ -438,14 +449,23 @@ class Reader {
     }
   }
 
-  text(length: number): string {
+  /** Text of `length` bytes; `isKey` for a map key, which goes through the key cache. */
+  text(length: number, isKey: boolean): string {
     this.need(length);
+    const b = this.bytes;
     const start = this.p;
-    this.p = start + length;
-    if (length > SHORT_TEXT_MAX) {
-      return UTF8_DECODER.decode(this.bytes.subarray(start, start + length));
+    const end = start + length;
+    this.p = end;
+    if (isKey && length <= SHORT_TEXT_MAX) return shortText(b, start, length);
+    if (b.length <= WHOLE_TEXT_MAX) {
+      let i = start;
+      while (i < end && b[i]! < 0x80) i++;
+      if (i === end) {
+        this.#whole ??= LATIN1_DECODER.decode(b);
+        return this.#whole.slice(start, end);
+      }
     }
-    return shortText(this.bytes, start, length);
+    return UTF8_DECODER.decode(b.subarray(start, end));
   }
 
   /** The chunks of an indefinite-length string, joined. */
@@ -513,7 +533,7 @@ class Reader {
         return this.bytes.subarray(start, start + length);
       }
       case MAJOR_TEXT:
-        return this.text(this.argument(info));
+        return this.text(this.argument(info), false);
       case MAJOR_ARRAY: {
         const count = this.argument(info);
         // Each item takes at least one byte: a count beyond the rest is a lie.
@@ -566,7 +586,15 @@ class Reader {
 
   /** Reads one key and value into `map`; a `null` value reads as absent, as the SDK reads it. */
   member(map: Record<string, unknown>, depth: number): void {
-    const name = this.value(depth + 1);
+    this.need(1);
+    const head = this.bytes[this.p]!;
+    let name: unknown;
+    if (head >> 5 === MAJOR_TEXT && (head & 31) !== INDEFINITE) {
+      this.p++;
+      name = this.text(this.argument(head & 31), true);
+    } else {
+      name = this.value(depth + 1);
+    }
     if (typeof name !== "string") this.fail("Map key is not text");
     const item = this.value(depth + 1);
     if (item !== null && item !== undefined) map[name] = item;

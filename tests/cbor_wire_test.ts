@@ -117,6 +117,27 @@ describe("cbor_wire (prototype AWS CBOR codec)", () => {
     }
   });
 
+  it("decodeCbor() reads every text path: keys that share a cache slot, long, non-ASCII, big bodies", () => {
+    const long = "49680742549763364847069412775727620476722364940413829122";
+    const value = {
+      aXc: "same length, first and last letter as aYc",
+      aYc: long,
+      "ключ": "значение, длиннее двадцати четырёх байт",
+      big: new Uint8Array(1 << 20),
+      ["x".repeat(30)]: `${long}é`,
+    };
+    for (let round = 0; round < 2; round++) {
+      const read = decodeCbor(encodeCbor(value)) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(read), Object.keys(value));
+      assert.equal(read.aXc, value.aXc);
+      assert.equal(read.aYc, long);
+      assert.equal(read["ключ"], value["ключ"]);
+      assert.equal(read["x".repeat(30)], `${long}é`);
+    }
+    const small = decodeCbor(encodeCbor({ aYc: "short", aXc: long })) as Record<string, unknown>;
+    assert.deepEqual(small, { aYc: "short", aXc: long });
+  });
+
   it("decodeCbor() rejects truncated, trailing, reserved and too deeply nested bodies", () => {
     for (const hex of ["", "1a0000", "6449", "820102ff", "1c", "a1016161", "9f01"]) {
       assert.throws(() => decodeCbor(hexBytes(hex)), CborDecodeError, hex);
