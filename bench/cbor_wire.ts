@@ -62,6 +62,8 @@ export class CborDecodeError extends Error {
   readonly offset: number;
 
   /**
+   * Creates the error; the message gets the offset appended.
+   *
    * @param message What is wrong.
    * @param offset Where in the body.
    */
