@@ -1,5 +1,6 @@
 /**
- * A minimal Kinesis for benchmarks: answers `PutRecords` and `ListShards` (AWS JSON 1.1) on
+ * A minimal Kinesis for benchmarks: answers `PutRecords` and `ListShards` (AWS JSON 1.1, and
+ * AWS CBOR when the request's content type is `application/x-amz-cbor-1.1`) on
  * 127.0.0.1 for any stream name, with `--shards` equal hash ranges laid out as Kinesis and
  * kinesalite lay them out. Every entry is stored on the shard its explicit hash key, or the
  * MD5 of its partition key, falls in, so a producer's per-shard grouping is checked the way
@@ -17,6 +18,9 @@
  */
 import { createHash } from "node:crypto";
 import process from "node:process";
+import { CBOR_CONTENT_TYPE, type CborValue, decodeCbor, encodeCbor } from "./cbor_wire.ts";
+
+const JSON_TYPE = "application/x-amz-json-1.1";
 
 const TWO_POW_128 = 1n << 128n;
 
@@ -30,7 +34,8 @@ interface Counts {
 }
 
 interface PutEntry {
-  Data?: string;
+  /** Base64 text in JSON, the bytes themselves in CBOR. */
+  Data?: string | Uint8Array;
   PartitionKey?: string;
   ExplicitHashKey?: string;
 }
@@ -77,52 +82,97 @@ function shardOf(entry: PutEntry): number {
   return low;
 }
 
-function putRecords(body: { Records?: PutEntry[] }): string {
+/** Stores every entry on its shard; returns each entry's shard and sequence number. */
+function putRecords(body: { Records?: PutEntry[] }): { shard: number; sequence: string }[] {
   const records = body.Records ?? [];
   counts.requests++;
   counts.entries += records.length;
-  const parts = new Array<string>(records.length);
+  const placed = new Array<{ shard: number; sequence: string }>(records.length);
   for (let i = 0; i < records.length; i++) {
     const entry = records[i]!;
     const shard = shardOf(entry);
     counts.perShard[shard]!++;
-    // Base64 length is a close enough measure of the bytes; decoding would cost more.
-    counts.bytes += ((entry.Data?.length ?? 0) * 3) >>> 2;
+    const data = entry.Data;
+    // CBOR carries the bytes; for base64 text its length is a close enough measure of
+    // them, decoding would cost more.
+    counts.bytes += data instanceof Uint8Array ? data.length : ((data?.length ?? 0) * 3) >>> 2;
     const sequence = ++sequences[shard]!;
-    parts[i] = `{"SequenceNumber":"4960${String(shard).padStart(5, "0")}${
-      String(sequence).padStart(20, "0")
-    }","ShardId":"${shardIds[shard]}"}`;
+    placed[i] = {
+      shard,
+      sequence: `4960${String(shard).padStart(5, "0")}${String(sequence).padStart(20, "0")}`,
+    };
   }
+  return placed;
+}
+
+function putRecordsJson(body: { Records?: PutEntry[] }): string {
+  const parts = putRecords(body).map(({ shard, sequence }) =>
+    `{"SequenceNumber":"${sequence}","ShardId":"${shardIds[shard]}"}`
+  );
   return `{"FailedRecordCount":0,"Records":[${parts.join(",")}]}`;
 }
 
-function listShards(): string {
+function putRecordsCbor(body: { Records?: PutEntry[] }): Uint8Array {
+  const records = putRecords(body).map(({ shard, sequence }) => ({
+    SequenceNumber: sequence,
+    ShardId: shardIds[shard]!,
+  }));
+  return encodeCbor({ FailedRecordCount: 0, Records: records });
+}
+
+function listShards(): { Shards: CborValue[] } {
   const listed = starts.map((start, i) => ({
-    ShardId: shardIds[i],
+    ShardId: shardIds[i]!,
     HashKeyRange: {
       StartingHashKey: start.toString(),
       EndingHashKey: ((i < shards - 1 ? starts[i + 1]! : TWO_POW_128) - 1n).toString(),
     },
     SequenceNumberRange: { StartingSequenceNumber: "0" },
   }));
-  return JSON.stringify({ Shards: listed });
+  return { Shards: listed };
 }
 
-function reply(status: number, body: string): Response {
-  return new Response(body, {
+function reply(status: number, body: string | Uint8Array, contentType = JSON_TYPE): Response {
+  return new Response(body as BodyInit, {
     status,
-    headers: { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "bench" },
+    headers: { "content-type": contentType, "x-amzn-requestid": "bench" },
   });
+}
+
+/** The same operations in AWS CBOR (`application/x-amz-cbor-1.1`), as the AWS SDK for Java sends them. */
+async function handleCbor(target: string, request: Request): Promise<Response> {
+  let body: unknown;
+  try {
+    body = decodeCbor(new Uint8Array(await request.arrayBuffer()));
+  } catch (error) {
+    const message = (error as Error).message;
+    return reply(400, encodeCbor({ __type: "SerializationException", message }), CBOR_CONTENT_TYPE);
+  }
+  switch (target) {
+    case "Kinesis_20131202.PutRecords":
+      return reply(200, putRecordsCbor(body as { Records?: PutEntry[] }), CBOR_CONTENT_TYPE);
+    case "Kinesis_20131202.ListShards":
+      return reply(200, encodeCbor(listShards()), CBOR_CONTENT_TYPE);
+    default:
+      return reply(
+        400,
+        encodeCbor({ __type: "UnknownOperationException", message: `Not served: ${target}` }),
+        CBOR_CONTENT_TYPE,
+      );
+  }
 }
 
 async function handle(request: Request): Promise<Response> {
   const target = request.headers.get("x-amz-target") ?? "";
+  if (request.headers.get("content-type") === CBOR_CONTENT_TYPE) {
+    return await handleCbor(target, request);
+  }
   const text = await request.text();
   switch (target) {
     case "Kinesis_20131202.PutRecords":
-      return reply(200, putRecords(JSON.parse(text)));
+      return reply(200, putRecordsJson(JSON.parse(text)));
     case "Kinesis_20131202.ListShards":
-      return reply(200, listShards());
+      return reply(200, JSON.stringify(listShards()));
     case "WebkplBench.Stats": {
       const cpu = process.cpuUsage(cpuBase);
       return reply(200, JSON.stringify({ ...counts, cpu: { user: cpu.user, system: cpu.system } }));
