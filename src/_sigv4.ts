@@ -51,7 +51,8 @@ export class SigV4Signer {
     const amzDate = request.date.toISOString().replace(/[-:]|\.\d{3}/g, "");
     const day = amzDate.slice(0, 8);
     const headers: Record<string, string> = { ...request.headers, "x-amz-date": amzDate };
-    if (credentials.sessionToken !== undefined) {
+    // An empty token is no token, as @smithy/signature-v4 reads it: no header is sent.
+    if (credentials.sessionToken) {
       headers["x-amz-security-token"] = credentials.sessionToken;
     }
     const signed: [string, string][] = Object.entries(headers);

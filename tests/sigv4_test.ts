@@ -102,6 +102,19 @@ test("SigV4Signer signs as @smithy/signature-v4 does, with and without a session
   }
 });
 
+test("SigV4Signer leaves out an empty session token, as @smithy/signature-v4 does", async () => {
+  // Static credentials built from an empty variable carry `sessionToken: ""`.
+  const { ours, reference } = await signBoth({
+    url: "https://kinesis.us-east-1.amazonaws.com",
+    region: "us-east-1",
+    credentials: { ...CREDENTIALS, sessionToken: "" },
+    body: Uint8Array.of(1),
+    date: new Date(Date.UTC(2026, 11, 1)),
+  });
+  assert.equal(ours.authorization, reference.authorization);
+  assert.equal("x-amz-security-token" in ours, false);
+});
+
 test("SigV4Signer signs ports, paths and queries of custom endpoints as @smithy/signature-v4 does", async () => {
   for (
     const url of [
