@@ -17,13 +17,26 @@ import type {
   PutRecordsOutput,
 } from "./kinesis_client.ts";
 import { encodePutRecordsJson } from "./_put_records_json.ts";
-import { type SigningCredentials, SigV4Signer } from "./_sigv4.ts";
+import { type SigningCredentials, type SigningRequest, SigV4Signer } from "./_sigv4.ts";
 
 const UTF8 = new TextEncoder();
 const CONTENT_TYPE = "application/x-amz-json-1.1";
 const TARGET_PREFIX = "Kinesis_20131202.";
 // The SDK corrects its clock by the server's `Date` once they differ by this much.
 const CLOCK_SKEW_MS = 300_000;
+// The codes a signing time too far from the server's is refused with: once the refusal's
+// `Date` has corrected the clock, the SDK's retry strategy signs and sends again
+// (@smithy/core's clock skew codes). Kinesis says `InvalidSignatureException`,
+// "Signature expired"; the refused request was not applied, so sending it again is safe.
+const CLOCK_SKEW_CODES: ReadonlySet<string> = new Set([
+  "AccessDeniedException",
+  "AuthFailure",
+  "InvalidSignatureException",
+  "RequestExpired",
+  "RequestInTheFuture",
+  "RequestTimeTooSkewed",
+  "SignatureDoesNotMatch",
+]);
 
 /** The operations this transport sends. */
 export type DirectOperation = "PutRecords" | "ListShards" | "DescribeStreamSummary";
@@ -144,35 +157,40 @@ export class DirectKinesisClient implements KinesisClient {
     const credentials = await this.#options.credentials();
     const endpoint = await this.#endpoint(operation, input, credentials.accountId);
     const scheme = endpoint.properties?.authSchemes?.[0];
-    const headers = await this.#signer.sign({
+    const request: Omit<SigningRequest, "date"> = {
       url: endpoint.url,
       headers: { "content-type": CONTENT_TYPE, "x-amz-target": TARGET_PREFIX + operation },
       body,
       credentials,
       region: scheme?.signingRegion ?? await this.#options.config.region(),
       service: scheme?.signingName ?? this.#options.config.defaultSigningName ?? "kinesis",
-      date: new Date(this.#now() + this.#clockOffsetMs),
-    });
-    const response = await this.#options.fetch(endpoint.url, {
+    };
+    const first = await this.#send(request, signal);
+    try {
+      return read<T>(first.response, first.text);
+    } catch (error) {
+      if (!first.clockCorrected || !CLOCK_SKEW_CODES.has((error as Error).name)) throw error;
+    }
+    const again = await this.#send(request, signal);
+    return read<T>(again.response, again.text);
+  }
+
+  /** Signs by the corrected clock, sends, and follows the answer's `Date`. */
+  async #send(
+    request: Omit<SigningRequest, "date">,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; text: string; clockCorrected: boolean }> {
+    const date = new Date(this.#now() + this.#clockOffsetMs);
+    const headers = await this.#signer.sign({ ...request, date });
+    const response = await this.#options.fetch(request.url, {
       method: "POST",
       headers,
-      body: body as Uint8Array<ArrayBuffer>,
+      body: request.body as Uint8Array<ArrayBuffer>,
       signal,
     });
     const text = await response.text();
-    this.#followServerClock(response.headers.get("date"));
-    // An empty body is an empty object, as the SDK reads it: a bare 500 is `Unknown`.
-    let parsed: unknown = {};
-    try {
-      if (text !== "") parsed = JSON.parse(text);
-    } catch (error) {
-      // As the SDK does: a body that is not JSON is a SyntaxError, whatever the status,
-      // so it reads as a transport failure and is retried.
-      throw withStatus(error as Error, response.status);
-    }
-    // Kinesis writes no nulls; the walk runs only for answers that may hold one.
-    if (response.ok) return (text.includes("null") ? withoutNulls(parsed) : parsed) as T;
-    throw serviceError(response, parsed);
+    const clockCorrected = this.#followServerClock(response.headers.get("date"));
+    return { response, text, clockCorrected };
   }
 
   /** The endpoint the SDK's own rules choose for this call. */
@@ -198,7 +216,13 @@ export class DirectKinesisClient implements KinesisClient {
           if (name === "AccountId") params[name] = accountId;
       }
     }
-    return this.#options.config.endpointProvider(params);
+    const endpoint = this.#options.config.endpointProvider(params);
+    // The SDK's AWS JSON 1.1 serializer sends to the endpoint's path with a slash at its end:
+    // `https://host/prefix` is sent to `/prefix/`.
+    if (endpoint.url.pathname.endsWith("/")) return endpoint;
+    const url = new URL(endpoint.url);
+    url.pathname += "/";
+    return { ...endpoint, url };
   }
 
   /** The client-wide parameters (region, FIPS, dual stack, a custom endpoint), once. */
@@ -207,15 +231,32 @@ export class DirectKinesisClient implements KinesisClient {
     return this.#builtIns;
   }
 
-  #followServerClock(date: string | null): void {
-    if (date === null) return;
+  /** Whether the answer's `Date` moved the signing clock. */
+  #followServerClock(date: string | null): boolean {
+    if (date === null) return false;
     const server = Date.parse(date);
-    if (Number.isNaN(server)) return;
+    if (Number.isNaN(server)) return false;
     const now = this.#now();
-    if (Math.abs(server - (now + this.#clockOffsetMs)) >= CLOCK_SKEW_MS) {
-      this.#clockOffsetMs = server - now;
-    }
+    if (Math.abs(server - (now + this.#clockOffsetMs)) < CLOCK_SKEW_MS) return false;
+    this.#clockOffsetMs = server - now;
+    return true;
   }
+}
+
+/** An answer's body as the call's output, or the error the SDK would throw for it. */
+function read<T>(response: Response, text: string): T {
+  // An empty body is an empty object, as the SDK reads it: a bare 500 is `Unknown`.
+  let parsed: unknown = {};
+  try {
+    if (text !== "") parsed = JSON.parse(text);
+  } catch (error) {
+    // As the SDK does: a body that is not JSON is a SyntaxError, whatever the status,
+    // so it reads as a transport failure and is retried.
+    throw withStatus(error as Error, response.status);
+  }
+  // Kinesis writes no nulls; the walk runs only for answers that may hold one.
+  if (response.ok) return (text.includes("null") ? withoutNulls(parsed) : parsed) as T;
+  throw serviceError(response, parsed);
 }
 
 async function resolveBuiltIns(
@@ -287,18 +328,20 @@ function withoutNulls(value: unknown): unknown {
 }
 
 /**
- * An error response as the SDK throws it: `name` is the bare error code, from the
- * `x-amzn-ErrorType` header, else the body's `code` or `__type`
- * (`com.amazonaws.kinesis.v20131202#ResourceNotFoundException`), and `Unknown` when none
- * is given; `$metadata.httpStatusCode` carries the status, which describeError() reads.
+ * An error response as the SDK throws it: `name` is the bare error code, as its AWS JSON
+ * 1.1 protocol looks for one: the body's `__type`
+ * (`com.amazonaws.kinesis.v20131202#ResourceNotFoundException`), else its `code` in any
+ * case, else the `x-amzn-ErrorType` header, and `Unknown` when none is given;
+ * `$metadata.httpStatusCode` carries the status, which describeError() reads.
  */
 function serviceError(response: Response, body: unknown): Error {
   const fields = (typeof body === "object" && body !== null ? body : {}) as Record<
     string,
     unknown
   >;
-  const raw = response.headers.get("x-amzn-errortype") ?? fields.code ?? fields.Code ??
-    fields.__type;
+  const codeKey = Object.keys(fields).find((key) => key.toLowerCase() === "code");
+  const raw = fields.__type ?? (codeKey === undefined ? undefined : fields[codeKey]) ??
+    response.headers.get("x-amzn-errortype");
   const code = typeof raw === "string" || typeof raw === "number" ? bareCode(String(raw)) : "";
   const message = fields.message ?? fields.Message;
   const error = new Error(typeof message === "string" ? message : "UnknownError");

@@ -37,6 +37,7 @@ function signal(): { signal: AbortSignal } {
 function recordingClient(
   sdkConfig: Record<string, unknown>,
   answer: () => Response = () => new Response("{}"),
+  send?: typeof fetch,
 ) {
   const sdk = new SdkKinesisClient({ credentials: CREDENTIALS, ...sdkConfig });
   const urls: string[] = [];
@@ -52,7 +53,7 @@ function recordingClient(
     fetch: ((url: URL, init: RequestInit) => {
       urls.push(String(url));
       dates.push((init.headers as Record<string, string>)["x-amz-date"]!);
-      return Promise.resolve(answer());
+      return send === undefined ? Promise.resolve(answer()) : send(url, init);
     }) as typeof fetch,
     onClose: () => sdk.destroy(),
     now: () => Date.UTC(2026, 11, 1, 12, 0, 0),
@@ -84,6 +85,16 @@ describe("The direct transport's endpoint", () => {
     await client.putRecords({ StreamARN: ARN, Records: [ENTRY] }, signal());
     client.close();
     assert.deepEqual(urls, ["http://127.0.0.1:4567/proxy/"]);
+  });
+
+  test("ends its path with a slash, as the SDK's AWS JSON 1.1 serializer does", async () => {
+    const { client, urls } = recordingClient({
+      region: "eu-west-1",
+      endpoint: "https://proxy.example.com:8443/kinesis?ignored=1",
+    });
+    await client.putRecords({ StreamName: "events", Records: [ENTRY] }, signal());
+    client.close();
+    assert.deepEqual(urls, ["https://proxy.example.com:8443/kinesis/"]);
   });
 
   test("is AWS_ENDPOINT_URL_KINESIS when the caller named none, as the SDK reads it", async () => {
@@ -199,6 +210,13 @@ const ANSWERS: [Answer, string][] = [
     "x-amzn-ErrorType": "ProvisionedThroughputExceededException:http://internal.amazon.com/",
   }, '{"Message":"Rate exceeded"}'], "ProvisionedThroughputExceededException"],
   [[400, JSON_TYPE, '{"__type":"UnrecognizedClientException"}'], "UnrecognizedClientException"],
+  // AWS JSON 1.1 reads `__type` before `code` and the header.
+  [[
+    400,
+    { "x-amzn-ErrorType": "InternalFailure" },
+    '{"code":"LimitExceededException","__type":"ExpiredTokenException"}',
+  ], "ExpiredTokenException"],
+  [[400, JSON_TYPE, '{"Code":"LimitExceededException"}'], "LimitExceededException"],
   [[500, JSON_TYPE, '{"__type":"InternalFailure","message":"boom"}'], "InternalFailure"],
   [[500, {}, ""], "Unknown"],
   [[400, JSON_TYPE, "{}"], "Unknown"],
@@ -280,6 +298,44 @@ test("The direct transport signs with the SDK's credentials, refreshed as the SD
   const last = server.seen.at(-1)!;
   assert.equal(last["x-amz-target"], "Kinesis_20131202.PutRecords");
   assert.equal(last["content-type"], "application/x-amz-json-1.1");
+});
+
+test("The direct transport signs and sends once more when a refused signature corrected its clock, as the SDK's retry does", async () => {
+  // The server's clock is an hour ahead of the client's (12:00).
+  const headers = { ...JSON_TYPE, date: "Tue, 01 Dec 2026 13:00:00 GMT" };
+  const refused: Answer = [
+    400,
+    headers,
+    '{"__type":"InvalidSignatureException","message":"Signature expired"}',
+  ];
+  const stored: Answer = [
+    200,
+    headers,
+    '{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"}]}',
+  ];
+  // Refused, then stored; then refused again with no clock to correct.
+  const server = await scriptedServer([refused, stored, refused]);
+  const { client } = recordingClient(
+    { region: "us-east-1", endpoint: server.endpoint },
+    undefined,
+    fetch,
+  );
+  try {
+    const output = await client.putRecords({ StreamName: "s", Records: [ENTRY] }, signal());
+    assert.equal(output.Records?.[0]?.SequenceNumber, "1");
+    assert.deepEqual(server.seen.map((headers) => headers["x-amz-date"]), [
+      "20261201T120000Z",
+      "20261201T130000Z",
+    ]);
+    await assert.rejects(
+      client.putRecords({ StreamName: "s", Records: [ENTRY] }, signal()),
+      { name: "InvalidSignatureException" },
+    );
+    assert.equal(server.seen.length, 3);
+  } finally {
+    client.close();
+    await server.close();
+  }
 });
 
 describe("The SDK transport, when selected", () => {
