@@ -383,15 +383,21 @@ export async function createDefaultKinesisClient(
     return {
       async putRecords(input, { signal }) {
         await credentials();
-        return client.send(new sdk.PutRecordsCommand(input), { abortSignal: signal });
+        return resentOnClockSkew(() =>
+          client.send(new sdk.PutRecordsCommand(input), { abortSignal: signal })
+        );
       },
       async listShards(input, { signal }) {
         await credentials();
-        return client.send(new sdk.ListShardsCommand(input), { abortSignal: signal });
+        return resentOnClockSkew(() =>
+          client.send(new sdk.ListShardsCommand(input), { abortSignal: signal })
+        );
       },
       async describeStreamSummary(input, { signal }) {
         await credentials();
-        return client.send(new sdk.DescribeStreamSummaryCommand(input), { abortSignal: signal });
+        return resentOnClockSkew(() =>
+          client.send(new sdk.DescribeStreamSummaryCommand(input), { abortSignal: signal })
+        );
       },
       close() {
         client.destroy();
@@ -409,6 +415,21 @@ export async function createDefaultKinesisClient(
     fetch: holdingFetch(),
     onClose: () => client.destroy(),
   });
+}
+
+/**
+ * Sends once more when the SDK corrected its clock by the refusal's `Date`: its retry
+ * strategy would, but with `maxAttempts: 1` it only marks the error. A signature refused as
+ * expired is otherwise permanent (src/error_codes.ts); the direct transport does the same.
+ */
+async function resentOnClockSkew<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    const { $metadata } = (error ?? {}) as { $metadata?: { clockSkewCorrected?: unknown } };
+    if ($metadata?.clockSkewCorrected !== true) throw error;
+  }
+  return send();
 }
 
 /**

@@ -338,6 +338,34 @@ test("The direct transport signs and sends once more when a refused signature co
   }
 });
 
+test("Both transports sign and send once more when a refused signature corrected their clock", async () => {
+  // The server's clock is an hour ahead of this machine's.
+  const date = new Date(Date.now() + 3_600_000).toUTCString();
+  const headers = { ...JSON_TYPE, date };
+  for (const transport of ["direct", "sdk"] as const) {
+    const server = await scriptedServer([
+      [400, headers, '{"__type":"InvalidSignatureException","message":"Signature expired"}'],
+      [200, headers, '{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}]}'],
+    ]);
+    const client = await createDefaultKinesisClient({
+      endpoint: server.endpoint,
+      region: "us-east-1",
+      credentials: CREDENTIALS,
+      transport,
+    });
+    try {
+      const output = await client.putRecords({ StreamName: "s", Records: [ENTRY] }, signal());
+      assert.equal(output.Records?.[0]?.SequenceNumber, "1", transport);
+      const [refused, sent] = server.seen.map((seen) => String(seen["x-amz-date"]));
+      assert.equal(server.seen.length, 2, transport);
+      assert.ok(sent! > refused!, `${transport}: ${sent} was not signed an hour later`);
+    } finally {
+      await client.close?.();
+      await server.close();
+    }
+  }
+});
+
 describe("The SDK transport, when selected", () => {
   const env = useEmulator(startKinesalite);
 
