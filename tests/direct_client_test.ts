@@ -4,6 +4,7 @@
 // reads both alike), and the SDK transport stays selectable.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import http from "node:http";
 import process from "node:process";
 import {
@@ -22,6 +23,7 @@ import {
   describeError,
   type KinesisTransport,
 } from "../src/kinesis_client.ts";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { producerOn, startKinesalite, useEmulator } from "./support/emulators.ts";
 import { createStream } from "./support/kinesis_sdk.ts";
 
@@ -364,6 +366,100 @@ test("Both transports sign and send once more when a refused signature corrected
       await server.close();
     }
   }
+});
+
+/**
+ * A loopback server that checks each request's signature as AWS does, from what arrived:
+ * method, path, query, the signed headers as received (the `host` that `fetch` sent) and
+ * the body, signed again by @smithy/signature-v4. Answers 200 when they agree, 403 else.
+ */
+async function verifyingServer() {
+  const sha256 = new SdkKinesisClient({ region: "us-east-1" }).config.sha256;
+  const checked: { url: string; ok: boolean }[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Uint8Array[] = [];
+    req.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    req.on("end", async () => {
+      const authorization = String(req.headers.authorization);
+      const [, region, service, names] =
+        /Credential=[^/]+\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+),/.exec(
+          authorization,
+        )!;
+      const headers: Record<string, string> = {};
+      for (const name of names!.split(";")) headers[name] = String(req.headers[name]);
+      const url = new URL(req.url!, "http://unused");
+      const amzDate = headers["x-amz-date"]!;
+      const signed = await new SignatureV4({
+        credentials: CREDENTIALS,
+        region: region!,
+        service: service!,
+        sha256,
+        applyChecksum: false,
+      }).sign({
+        method: req.method!,
+        protocol: "http:",
+        hostname: headers.host!,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers,
+        body: Buffer.concat(chunks),
+      }, {
+        signingDate: new Date(
+          `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 11)}:${
+            amzDate.slice(11, 13)
+          }:${amzDate.slice(13)}`,
+        ),
+      });
+      const ok = signed.headers.authorization === authorization;
+      checked.push({ url: req.url!, ok });
+      res.writeHead(ok ? 200 : 403, JSON_TYPE);
+      res.end(
+        ok ? '{"FailedRecordCount":0,"Records":[]}' : '{"__type":"InvalidSignatureException"}',
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    checked,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test("The direct transport's signature holds for what fetch sends: host and port, a path, a session token", async () => {
+  const server = await verifyingServer();
+  try {
+    for (const path of ["", "/prefix", "/a%20b/c"]) {
+      const client = await createDefaultKinesisClient({
+        endpoint: `http://127.0.0.1:${server.port}${path}`,
+        region: "eu-west-1",
+        credentials: {
+          ...CREDENTIALS,
+          sessionToken: "FwoGZXIvYXdzEJr//////////wEaDEXAMPLE+token=",
+        },
+      });
+      try {
+        await client.putRecords({ StreamARN: ARN, Records: [ENTRY, ENTRY] }, signal());
+        await client.listShards({ StreamName: "s", ShardFilter: { Type: "AT_LATEST" } }, signal());
+      } finally {
+        await client.close?.();
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.checked, [
+    { url: "/", ok: true },
+    { url: "/", ok: true },
+    { url: "/prefix/", ok: true },
+    { url: "/prefix/", ok: true },
+    { url: "/a%20b/c/", ok: true },
+    { url: "/a%20b/c/", ok: true },
+  ]);
 });
 
 describe("The SDK transport, when selected", () => {
