@@ -42,10 +42,7 @@ class Buffer implements DeadlineTask {
   readonly deadline: Deadline;
   readonly #onDue: (buffer: Buffer) => void;
   records: PendingRecord[] = [];
-  /** The earliest deadline of `records`. */
   earliest = Infinity;
-  /** The earliest expiry of `records`. */
-  earliestExpiry = Infinity;
   samePartitionKey = true;
   anyExplicitHashKey = false;
   readonly pool: BufferPool | undefined;
@@ -235,16 +232,15 @@ export class Aggregator {
     if (record.explicitHashKey !== undefined) buffer.anyExplicitHashKey = true;
     records.push(record);
     this.#buffered++;
-    const deadline = record.deadline;
-    const expiresAt = record.expiresAt;
-    if (expiresAt < buffer.earliestExpiry) buffer.earliestExpiry = expiresAt;
-    const earlier = deadline < buffer.earliest;
-    if (earlier) buffer.earliest = deadline;
     if (records.length >= maxCount || builder.size >= maxSize) {
       this.#emit(buffer);
-    } else if (earlier) {
+    } else if (record.deadline < buffer.earliest) {
+      buffer.earliest = record.deadline;
       const hold = buffer.shard === null ? this.#holdUnpredictedUntil : 0;
-      this.#scheduler.schedule(buffer.deadline, Math.max(deadline, Math.min(hold, expiresAt)));
+      this.#scheduler.schedule(
+        buffer.deadline,
+        Math.max(record.deadline, Math.min(hold, record.expiresAt)),
+      );
     }
   }
 
@@ -258,7 +254,6 @@ export class Aggregator {
     buffer.records = [];
     buffer.builder.clear();
     buffer.earliest = Infinity;
-    buffer.earliestExpiry = Infinity;
     this.#scheduler.cancel(buffer.deadline);
   }
 }

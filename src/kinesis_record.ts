@@ -77,8 +77,6 @@ export class AggregatedRecord {
     explicitHashKey: string | undefined,
     data: Uint8Array,
     partitionKeyBytes: number,
-    deadline: number,
-    expiresAt: number,
   ) {
     const first = records[0]!;
     this.stream = first.stream;
@@ -88,6 +86,12 @@ export class AggregatedRecord {
     this.explicitHashKey = explicitHashKey;
     this.data = data;
     this.requestSize = partitionKeyBytes + data.length;
+    let deadline = Infinity;
+    let expiresAt = Infinity;
+    for (const record of records) {
+      if (record.deadline < deadline) deadline = record.deadline;
+      if (record.expiresAt < expiresAt) expiresAt = record.expiresAt;
+    }
     this.deadline = deadline;
     this.expiresAt = expiresAt;
   }
@@ -115,9 +119,7 @@ export class AggregatedRecord {
    *
    * @param records The user records, in the order they were encoded.
    * @param data The encoded aggregated record.
-   * @param routing What the members have in common (their earliest deadline and expiry,
-   * which the aggregator keeps as it adds them instead of a second pass over them here),
-   * and the pool `data` was taken from.
+   * @param routing What the members have in common, and the pool `data` was taken from.
    * @returns The entry.
    */
   static create(
@@ -126,8 +128,6 @@ export class AggregatedRecord {
     routing: {
       samePartitionKey: boolean;
       anyExplicitHashKey: boolean;
-      earliest: number;
-      earliestExpiry: number;
       pool?: BufferPool | undefined;
     },
   ): AggregatedRecord {
@@ -139,8 +139,6 @@ export class AggregatedRecord {
         routing.anyExplicitHashKey ? hashKeyToDecimal(first) : undefined,
         data,
         first.size - first.data.length,
-        routing.earliest,
-        routing.earliestExpiry,
       )
       : new AggregatedRecord(
         records,
@@ -148,8 +146,6 @@ export class AggregatedRecord {
         hashKeyToDecimal(first),
         data,
         AGGREGATED_PARTITION_KEY.length,
-        routing.earliest,
-        routing.earliestExpiry,
       );
     record.#pool = routing.pool;
     return record;

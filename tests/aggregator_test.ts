@@ -105,26 +105,6 @@ test("Aggregator sends a buffer at its earliest member's deadline", async () => 
   assert.equal(emitted[0]!.deadline, 30);
 });
 
-test("Aggregator gives each aggregated record its members' earliest deadline and expiry", async () => {
-  const { aggregator, emitted } = await setup({ maxCount: 3 });
-  const specs = [
-    { deadline: 300, expiresAt: 9_000 },
-    { deadline: 200, expiresAt: 10_000 },
-    { deadline: 400, expiresAt: 8_000 },
-    { deadline: 500, expiresAt: 7_000 },
-    { deadline: 600, expiresAt: 6_500 },
-  ];
-  for (const [i, spec] of specs.entries()) {
-    aggregator.put(pendingRecord({ explicitHashKey: hashInShard(3, 4, BigInt(i)), ...spec }));
-  }
-  aggregator.flush();
-  // The second aggregate starts from nothing: nothing of the first one's carries over.
-  assert.deepEqual(emitted.map((record) => [record.count, record.deadline, record.expiresAt]), [
-    [3, 200, 8_000],
-    [2, 500, 6_500],
-  ]);
-});
-
 test("Aggregator never packs records predicted to different shards together", async () => {
   const { aggregator, emitted, map } = await setup({ shards: 4 });
   for (let i = 0; i < 400; i++) aggregator.put(pendingRecord({ partitionKey: `user-${i}` }));

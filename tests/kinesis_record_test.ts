@@ -38,25 +38,19 @@ test("membersOf() lists an aggregated record's members in sub-sequence order", (
   const entry = AggregatedRecord.create(members, new Uint8Array(4), {
     samePartitionKey: false,
     anyExplicitHashKey: false,
-    earliest: 100,
-    earliestExpiry: 30_000,
   });
   assert.equal(entry.count, 2);
   assert.equal(entry.member(1), members[1]);
   assert.deepEqual(membersOf(entry), members);
 });
 
-test("AggregatedRecord.create() routes by the first member and carries the deadlines it is given", () => {
+test("AggregatedRecord.create() routes by the first member and takes the earliest deadlines", () => {
   const first = pendingRecord({ partitionKey: "one", deadline: 300, expiresAt: 9_000 });
   const second = pendingRecord({ partitionKey: "two", deadline: 200, expiresAt: 10_000 });
   const data = new Uint8Array(50);
-  // The aggregator finds the earliest deadline and expiry as it adds the members
-  // (tests/aggregator_test.ts).
   const mixed = AggregatedRecord.create([first, second], data, {
     samePartitionKey: false,
     anyExplicitHashKey: false,
-    earliest: 200,
-    earliestExpiry: 9_000,
   });
   assert.equal(mixed.partitionKey, AGGREGATED_PARTITION_KEY);
   assert.equal(mixed.explicitHashKey, hashKeyToDecimal(first));
@@ -73,16 +67,12 @@ test("AggregatedRecord.create() keeps a shared partition key, and sends a hash k
   const byKey = AggregatedRecord.create(members, data, {
     samePartitionKey: true,
     anyExplicitHashKey: false,
-    earliest: 100,
-    earliestExpiry: 30_000,
   });
   assert.deepEqual([byKey.partitionKey, byKey.explicitHashKey], ["same", undefined]);
   assert.equal(byKey.requestSize, 4 + 8);
   const withHash = AggregatedRecord.create(members, data, {
     samePartitionKey: true,
     anyExplicitHashKey: true,
-    earliest: 100,
-    earliestExpiry: 30_000,
   });
   assert.equal(withHash.explicitHashKey, hashKeyToDecimal(members[0]!));
 });

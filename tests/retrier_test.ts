@@ -43,8 +43,6 @@ function aggregate(records: PendingRecord[], predicted: Shard): KinesisRecord {
   const kinesisRecord = AggregatedRecord.create(records, new Uint8Array(8), {
     samePartitionKey: false,
     anyExplicitHashKey: true,
-    earliest: Math.min(...records.map((record) => record.deadline)),
-    earliestExpiry: Math.min(...records.map((record) => record.expiresAt)),
   });
   kinesisRecord.predictedShard = predicted;
   return kinesisRecord;
