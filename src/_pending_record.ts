@@ -23,7 +23,26 @@ export interface RecordOwner {
   onResult(result: RecordResult): void;
   /** Sees each attempt as it ends, before the result (live retry counts). */
   onAttempt?: ((attempt: Attempt) => void) | undefined;
+  /**
+   * Whether nothing reads a successful result of its records but the fact that it came
+   * (a writable without handlers, no metrics): their successes are then settled with
+   * {@linkcode QUIET_SUCCESS} instead of an attempt, an array and a result per record.
+   */
+  readonly ignoresSuccess?: boolean;
 }
+
+/**
+ * The outcome of every success whose owner ignores it (`RecordOwner.ignoresSuccess`). No
+ * caller can see it: such records are owned by a writable, which hands out no receipts.
+ */
+export const QUIET_SUCCESS: RecordResult = Object.freeze({
+  success: true,
+  shardId: undefined,
+  sequenceNumber: undefined,
+  subSequenceNumber: undefined,
+  attempts: Object.freeze([]),
+  record: Object.freeze({ partitionKey: "", data: new Uint8Array(0) }),
+});
 
 type Resolver = (result: RecordResult) => void;
 
@@ -239,6 +258,12 @@ export class PendingRecord implements RecordReceipt, HashKey, KinesisRecord {
 
   set owner(owner: RecordOwner | null) {
     this.#listener = listener(owner, resolverOf(this.#listener));
+  }
+
+  /** Whether its owner reads nothing of a success (see `RecordOwner.ignoresSuccess`). */
+  get ignoresSuccess(): boolean {
+    const listener = this.#listener;
+    return typeof listener === "object" && listener !== null && listener.ignoresSuccess === true;
   }
 
   get settled(): boolean {

@@ -23,4 +23,6 @@ export interface ProducerPort {
   ): Promise<RecordReceipt>;
   /** Sends everything buffered now, without waiting for results. */
   flushNow(): void;
+  /** Whether the producer's metrics read successful results (their attempts). */
+  measuresSuccesses(): boolean;
 }

@@ -5,7 +5,7 @@
 
 import type { Admission } from "./_admission.ts";
 import type { OutstandingLedger } from "./_ledger.ts";
-import type { PendingRecord } from "./_pending_record.ts";
+import { type PendingRecord, QUIET_SUCCESS } from "./_pending_record.ts";
 import type { ProducerMetrics } from "./_producer_metrics.ts";
 import type { StreamPipeline } from "./_stream_pipeline.ts";
 import { ErrorCodes } from "./error_codes.ts";
@@ -90,6 +90,10 @@ export class Settlement {
   }
 
   readonly #succeed: SuccessVisitor = (record, shardId, sequenceNumber, subSequence) => {
+    if (record.ignoresSuccess) {
+      this.#settle(record, QUIET_SUCCESS, shardId);
+      return;
+    }
     this.#settle(record, {
       success: true,
       shardId,

@@ -545,6 +545,7 @@ export class Producer implements AsyncDisposable {
     tryAdmit: (record, owner) => this.#tryAdmit(record, owner),
     admit: (record, owner, signal) => this.#enqueue(record, owner, signal),
     flushNow: () => this.#flushStages(),
+    measuresSuccesses: () => this.#emit !== undefined,
   };
 
   #tryAdmit(record: UserRecord, owner: RecordOwner | null): RecordReceipt | undefined {

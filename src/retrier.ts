@@ -282,7 +282,7 @@ export class Retrier {
       if (predicted !== null && predicted.id !== shardId) verdict.mispredicted.push(predicted);
       for (let i = 0; i < count; i++) {
         const member = record.member(i);
-        if (member.outcome === undefined) {
+        if (member.outcome === undefined && !member.ignoresSuccess) {
           member.addAttempt(attempt(call, member, shardId, sequence));
         }
       }

@@ -208,6 +208,7 @@ class RecordSink implements RecordOwner {
   };
   /** Set only when the writer asked for attempts, so other records pay nothing. */
   onAttempt: ((attempt: Attempt) => void) | undefined = undefined;
+  readonly #measured: boolean;
 
   constructor(
     port: ProducerPort,
@@ -220,6 +221,12 @@ class RecordSink implements RecordOwner {
     this.#onFailure = onFailure;
     this.#handled = onResult !== undefined || onFailure !== undefined;
     this.#userSignal = signal;
+    this.#measured = port.measuresSuccesses();
+  }
+
+  /** Whether a success is only counted: no handler, no attempt listener, no metrics. */
+  get ignoresSuccess(): boolean {
+    return !this.#handled && this.onAttempt === undefined && !this.#measured;
   }
 
   start(controller: WritableStreamDefaultController): void {

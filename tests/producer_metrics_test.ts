@@ -97,6 +97,18 @@ test("Producer counts Expired only in UserRecordExpired, with one BufferingTime 
   assert.equal(sink.total("UserRecordsDataPut").count, 0);
 });
 
+test("Producer measures the successes of records piped into a writable without handlers", async () => {
+  const { producer, clock, sink } = detailed();
+  const records = [0, 1, 2].map((i) => ({ partitionKey: `k${i}`, data: "abc" }));
+  const piping = ReadableStream.from(records).pipeTo(producer.writable);
+  await clock.advance(200);
+  await piping;
+  await producer.close();
+  assert.equal(sink.total("UserRecordsPut").sum, 3);
+  assert.equal(sink.total("UserRecordsDataPut").sum, 9);
+  assert.equal(sink.eventsByName("BufferingTime").length, 3, "one attempt per record");
+});
+
 test("Producer puts per-entry metrics on the predicted shard and UserRecordsPut on the shard it landed on", async () => {
   const { producer, clock, kinesis, sink } = detailed({
     aggregationEnabled: false,

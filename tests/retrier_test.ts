@@ -125,6 +125,23 @@ test("Retrier.decide() settles a record stored on its predicted shard", () => {
   empty(verdict, "succeeded");
 });
 
+test("Retrier.decide() makes no success attempt for a member whose owner ignores successes", () => {
+  const quiet = inShard(2, 1n);
+  quiet.owner = { onResult: () => {}, ignoresSuccess: true };
+  const heard = inShard(2, 2n);
+  heard.owner = { onResult: () => {}, ignoresSuccess: false };
+  const verdict = retrier().decide(
+    answered([aggregate([quiet, heard], SHARDS[2]!)], [{
+      ShardId: SHARDS[2]!.id,
+      SequenceNumber: "9",
+    }]),
+    known,
+  );
+  assert.deepEqual(successes(verdict).records, [quiet, heard], "both settle as successes");
+  assert.equal(quiet.attempts, null);
+  assert.deepEqual(heard.attempts?.map((attempt) => attempt.success), [true]);
+});
+
 test("Retrier.decide() settles an unpredicted record wherever it was stored", () => {
   const record = inShard(1);
   const verdict = retrier().decide(

@@ -184,6 +184,17 @@ test("Producer.writable's close() waits until every record written through it ha
   await producer.close();
 });
 
+test("Producer.createWritable({ onAttempt }) still sees every success attempt", async () => {
+  const { producer, clock } = harness();
+  const attempts: boolean[] = [];
+  const writable = producer.createWritable({
+    onAttempt: (attempt) => attempts.push(attempt.success),
+  });
+  await drive(clock, ReadableStream.from([record(1), record(2), record(3)]).pipeTo(writable));
+  assert.deepEqual(attempts, [true, true, true]);
+  await producer.close();
+});
+
 test("Producer.writable's close() rejects with RecordsFailedError listing the failures", async () => {
   const { producer, clock } = harness();
   const records = [
