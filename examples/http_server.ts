@@ -5,7 +5,7 @@
  * once every record of the body has a result.
  *
  * ```sh
- * STREAM=events AWS_REGION=us-east-1 deno run --allow-net --allow-env --allow-sys=osRelease --allow-read examples/http_server.ts
+ * STREAM=events AWS_REGION=us-east-1 deno run --allow-net --allow-env --allow-read examples/http_server.ts
  * curl --data-binary @events.txt http://127.0.0.1:8080/
  * ```
  *
