@@ -600,9 +600,10 @@ export async function main(args: readonly string[]): Promise<number> {
       signal: stop.signal,
     });
   } catch (error) {
-    // Nothing was read: e.g. the failures file cannot be created.
+    // Nothing was read: e.g. the failures or rejected file cannot be created (a missing
+    // directory, no write permission), a configuration error like any other.
     process.stderr.write(`webkpl: ${firstLine(error)}\n`);
-    return 1;
+    return 2;
   } finally {
     process.off("SIGINT", onInterrupt);
     process.off("SIGTERM", onTerminate);

@@ -170,14 +170,14 @@ test("cli put with a bad flag exits 2 and names the flag on stderr", async () =>
   );
 });
 
-test("cli put exits 1 naming a failures file it cannot create", async () => {
-  const run = await runCli(
-    ["put", "--stream", "s", "--failures", "/nonexistent-dir/failures.ndjson"],
-    "x\n",
-  );
-  assert.equal(run.code, 1);
-  assert.match(run.stderr, /^webkpl: .*nonexistent-dir\/failures\.ndjson/m);
-});
+for (const flag of ["--failures", "--rejected"]) {
+  test(`cli put exits 2 before reading, naming a ${flag} file it cannot create`, async () => {
+    const run = await runCli(["put", "--stream", "s", flag, "/nonexistent-dir/out.ndjson"], "x\n");
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^webkpl: .*nonexistent-dir\/out\.ndjson/m);
+    assert.doesNotMatch(run.stderr, /records? to 's'/, "no summary: nothing was read");
+  });
+}
 
 // ---------------------------------------------------------------------------
 // putRecords() in process, on an in-process Kinesis: what the CLI prints and writes.
