@@ -67,3 +67,39 @@ export class InstantKinesis implements KinesisClient {
     return Promise.resolve({ FailedRecordCount: 0, Records: records });
   }
 }
+
+/** An {@linkcode InstantKinesis} whose PutRecords answers only when released, to hold records outstanding. */
+export class HeldKinesis implements KinesisClient {
+  readonly #inner: InstantKinesis;
+  #gate: Promise<void> = Promise.resolve();
+  #release: () => void = () => {};
+
+  /** @param shards How many shards the stream has. */
+  constructor(shards: number) {
+    this.#inner = new InstantKinesis(shards);
+  }
+
+  /** From now on, PutRecords waits for {@linkcode HeldKinesis.release}. */
+  hold(): void {
+    this.#gate = new Promise((resolve) => this.#release = resolve);
+  }
+
+  /** Lets the held PutRecords calls answer. */
+  release(): void {
+    this.#release();
+  }
+
+  /** @returns The stream's shards. */
+  listShards(): Promise<ListShardsOutput> {
+    return this.#inner.listShards();
+  }
+
+  /**
+   * @param input The request.
+   * @returns Every entry stored, once released.
+   */
+  async putRecords(input: PutRecordsInput): Promise<PutRecordsOutput> {
+    await this.#gate;
+    return await this.#inner.putRecords(input);
+  }
+}

@@ -39,6 +39,7 @@ import {
 } from "../tests/support/emulators.ts";
 import { createStream, createTestClient, deleteStream } from "../tests/support/kinesis_sdk.ts";
 import { SeededRandom } from "../tests/support/seeded_random.ts";
+import { responderPort } from "./_responder_port.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const runtime = isDeno ? "Deno" : "Bun";
@@ -177,16 +178,7 @@ async function startResponderEndpoint(): Promise<Endpoint> {
     { stdio: ["pipe", "pipe", "inherit"] },
   );
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
-      buffered += chunk;
-      const newline = buffered.indexOf("\n");
-      if (newline >= 0) resolve(JSON.parse(buffered.slice(0, newline)).port);
-    });
-    child.once("close", (code) => reject(new Error(`The responder exited with code ${code}`)));
-  });
+  const port = await responderPort(child);
   const endpoint = `http://127.0.0.1:${port}`;
   const stats = async (target: string) => {
     const response = await fetch(endpoint, {

@@ -47,6 +47,7 @@ import { fileURLToPath } from "node:url";
 import { startKinesalite } from "../tests/support/emulators.ts";
 import { createStream, createTestClient } from "../tests/support/kinesis_sdk.ts";
 import type { RunResult, RunSpec, Variant } from "./_e2e_worker.ts";
+import { responderPort } from "./_responder_port.ts";
 
 const STREAM = "bench";
 const SHARDS = 64;
@@ -225,16 +226,7 @@ async function startResponder(): Promise<Responder> {
   });
   children.add(child);
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
-      buffered += chunk;
-      const newline = buffered.indexOf("\n");
-      if (newline >= 0) resolve(JSON.parse(buffered.slice(0, newline)).port);
-    });
-    child.once("close", (code) => reject(new Error(`The responder exited with code ${code}`)));
-  });
+  const port = await responderPort(child);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     async stop() {

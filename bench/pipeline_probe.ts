@@ -17,15 +17,9 @@
  */
 import process from "node:process";
 import { Producer } from "../mod.ts";
-import type {
-  KinesisClient,
-  ListShardsOutput,
-  PutRecordsInput,
-  PutRecordsOutput,
-  RecordResult,
-} from "../mod.ts";
+import type { KinesisClient, RecordResult } from "../mod.ts";
 import { silentLogger } from "../src/logger.ts";
-import { InstantKinesis } from "./_instant_kinesis.ts";
+import { HeldKinesis, InstantKinesis } from "./_instant_kinesis.ts";
 
 const SHARDS = 64;
 const KEYS = 10_000;
@@ -110,33 +104,9 @@ async function window(aggregation: boolean, rounds: number): Promise<number> {
   return median(samples);
 }
 
-/** A Kinesis whose PutRecords answers only when released, to hold records outstanding. */
-class HeldKinesis implements KinesisClient {
-  readonly #inner = new InstantKinesis(SHARDS);
-  #gate: Promise<void> = Promise.resolve();
-  #release: () => void = () => {};
-
-  hold(): void {
-    this.#gate = new Promise((resolve) => this.#release = resolve);
-  }
-
-  release(): void {
-    this.#release();
-  }
-
-  listShards(): Promise<ListShardsOutput> {
-    return this.#inner.listShards();
-  }
-
-  async putRecords(input: PutRecordsInput): Promise<PutRecordsOutput> {
-    await this.#gate;
-    return await this.#inner.putRecords(input);
-  }
-}
-
 /** Heap retained per outstanding record: 100,000 puts held in flight, after a forced GC. */
 async function retained(aggregation: boolean): Promise<number> {
-  const kinesis = new HeldKinesis();
+  const kinesis = new HeldKinesis(SHARDS);
   const producer = await startedProducer(kinesis, aggregation);
   forceGc();
   const before = process.memoryUsage().heapUsed;

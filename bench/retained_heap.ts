@@ -18,16 +18,9 @@
  */
 import process from "node:process";
 import { Producer } from "../mod.ts";
-import type {
-  KinesisClient,
-  ListShardsOutput,
-  PutRecordsInput,
-  PutRecordsOutput,
-  RecordResult,
-  UserRecord,
-} from "../mod.ts";
+import type { RecordResult, UserRecord } from "../mod.ts";
 import { silentLogger } from "../src/logger.ts";
-import { InstantKinesis } from "./_instant_kinesis.ts";
+import { HeldKinesis } from "./_instant_kinesis.ts";
 
 const SHARDS = 64;
 const KEYS = 10_000;
@@ -42,30 +35,6 @@ let next = 0;
 
 function record(): UserRecord {
   return { partitionKey: keys[next++ % KEYS]!, data: payload };
-}
-
-/** A Kinesis whose PutRecords answers only when released, to hold records outstanding. */
-class HeldKinesis implements KinesisClient {
-  readonly #inner = new InstantKinesis(SHARDS);
-  #gate: Promise<void> = Promise.resolve();
-  #release: () => void = () => {};
-
-  hold(): void {
-    this.#gate = new Promise((resolve) => this.#release = resolve);
-  }
-
-  release(): void {
-    this.#release();
-  }
-
-  listShards(): Promise<ListShardsOutput> {
-    return this.#inner.listShards();
-  }
-
-  async putRecords(input: PutRecordsInput): Promise<PutRecordsOutput> {
-    await this.#gate;
-    return await this.#inner.putRecords(input);
-  }
 }
 
 interface Heap {
@@ -111,7 +80,7 @@ const intakes: Record<string, Intake> = {
 };
 
 async function retained(aggregation: boolean, intake: Intake): Promise<Heap> {
-  const kinesis = new HeldKinesis();
+  const kinesis = new HeldKinesis(SHARDS);
   const producer = new Producer({
     stream: "bench",
     kinesisClient: kinesis,
