@@ -271,26 +271,15 @@ async function runWebkpl(spec: RunSpec, workload: Workload): Promise<RunResult> 
     }
     stats.failed = 0;
     stats.maxOutstanding = 0;
-    const startRss = rssMiB("VmRSS");
-    const cpu0 = cpuMicros();
-    const t0 = performance.now();
-    if (confirmed) {
-      await putConfirmed(producer, workload, spec.warmup, spec.records, stats);
-    } else {
-      await pipeRecords(producer, workload, spec.warmup, spec.records, false);
-    }
-    const elapsedMs = performance.now() - t0;
-    const cpu = cpuMicros() - cpu0;
+    const result = await timed(spec, async () => {
+      if (confirmed) {
+        await putConfirmed(producer, workload, spec.warmup, spec.records, stats);
+      } else {
+        await pipeRecords(producer, workload, spec.warmup, spec.records, false);
+      }
+    });
     return {
-      variant: spec.variant,
-      mode: spec.mode,
-      records: spec.records,
-      elapsedMs,
-      recordsPerSec: spec.records / (elapsedMs / 1000),
-      mbPerSec: (spec.records * spec.recordBytes) / (elapsedMs / 1000) / 1e6,
-      cpuUsPerRecord: cpu / spec.records,
-      peakRssMiB: rssMiB("VmHWM"),
-      startRssMiB: startRss,
+      ...result,
       ...(confirmed ? { maxOutstanding: stats.maxOutstanding } : {}),
       failed: stats.failed,
     };
@@ -468,15 +457,26 @@ async function timeThroughput(
   }
   await peer.drain();
   peer.failed = 0;
+  const result = await timed(spec, async () => {
+    const end = spec.warmup + spec.records;
+    for (let i = spec.warmup; i < end; i++) {
+      const wait = peer.add(workload.record(i), -1);
+      if (wait !== undefined) await wait;
+    }
+    await peer.drain();
+  });
+  return { ...result, failed: peer.failed };
+}
+
+/** Times `run` (the timed phase of `spec`'s throughput run): wall time, CPU, RSS. */
+async function timed(
+  spec: RunSpec,
+  run: () => Promise<void>,
+): Promise<Omit<RunResult, "failed">> {
   const startRss = rssMiB("VmRSS");
   const cpu0 = cpuMicros();
   const t0 = performance.now();
-  const end = spec.warmup + spec.records;
-  for (let i = spec.warmup; i < end; i++) {
-    const wait = peer.add(workload.record(i), -1);
-    if (wait !== undefined) await wait;
-  }
-  await peer.drain();
+  await run();
   const elapsedMs = performance.now() - t0;
   const cpu = cpuMicros() - cpu0;
   return {
@@ -489,7 +489,6 @@ async function timeThroughput(
     cpuUsPerRecord: cpu / spec.records,
     peakRssMiB: rssMiB("VmHWM"),
     startRssMiB: startRss,
-    failed: peer.failed,
   };
 }
 
