@@ -19,24 +19,13 @@ import process from "node:process";
 import { Producer } from "../mod.ts";
 import type { KinesisClient, RecordResult } from "../mod.ts";
 import { silentLogger } from "../src/logger.ts";
+import { forceGc, probeRecord } from "./_probe_records.ts";
 import { HeldKinesis, InstantKinesis } from "./_instant_kinesis.ts";
 
 const SHARDS = 64;
-const KEYS = 10_000;
 const BURST = 10_000;
 const WINDOW_RECORDS = 300_000;
 const OUTSTANDING = 100_000;
-
-const forceGc: () => void = (globalThis as { gc?: () => void }).gc ??
-  (() => (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true));
-
-const keys = Array.from({ length: KEYS }, (_, i) => `user-${i.toString(36).padStart(4, "0")}`);
-const payload = new Uint8Array(200).fill(7);
-let next = 0;
-
-function record(): { partitionKey: string; data: Uint8Array } {
-  return { partitionKey: keys[next++ % KEYS]!, data: payload };
-}
 
 function cpuMicros(): number {
   const usage = process.cpuUsage();
@@ -57,7 +46,7 @@ async function startedProducer(client: KinesisClient, aggregation: boolean): Pro
     // Without aggregation the per-shard pacing, not the CPU, would bound a burst.
     rateLimit: 1_000_000,
   });
-  const first = producer.put(record());
+  const first = producer.put(probeRecord());
   await producer.flush();
   await first;
   return producer;
@@ -71,7 +60,7 @@ async function burst(aggregation: boolean, rounds: number): Promise<number> {
     const cpu = cpuMicros();
     for (let batch = 0; batch < 10; batch++) {
       const results: Promise<RecordResult>[] = new Array(BURST);
-      for (let i = 0; i < BURST; i++) results[i] = producer.put(record());
+      for (let i = 0; i < BURST; i++) results[i] = producer.put(probeRecord());
       await producer.flush();
       await Promise.all(results);
     }
@@ -94,8 +83,8 @@ async function window(aggregation: boolean, rounds: number): Promise<number> {
     };
     const cpu = cpuMicros();
     for (let i = 0; i < WINDOW_RECORDS; i++) {
-      if (producer.outstandingRecords < OUTSTANDING) producer.put(record()).then(onResult);
-      else (await producer.enqueue(record())).result.then(onResult);
+      if (producer.outstandingRecords < OUTSTANDING) producer.put(probeRecord()).then(onResult);
+      else (await producer.enqueue(probeRecord())).result.then(onResult);
     }
     await done;
     samples.push((cpuMicros() - cpu) / WINDOW_RECORDS);
@@ -112,7 +101,7 @@ async function retained(aggregation: boolean): Promise<number> {
   const before = process.memoryUsage().heapUsed;
   kinesis.hold();
   const results: Promise<RecordResult>[] = new Array(OUTSTANDING);
-  for (let i = 0; i < OUTSTANDING; i++) results[i] = producer.put(record());
+  for (let i = 0; i < OUTSTANDING; i++) results[i] = producer.put(probeRecord());
   const flushed = producer.flush();
   forceGc();
   const after = process.memoryUsage().heapUsed;

@@ -20,22 +20,11 @@ import process from "node:process";
 import { Producer } from "../mod.ts";
 import type { RecordResult, UserRecord } from "../mod.ts";
 import { silentLogger } from "../src/logger.ts";
+import { forceGc, probeRecord } from "./_probe_records.ts";
 import { HeldKinesis } from "./_instant_kinesis.ts";
 
 const SHARDS = 64;
-const KEYS = 10_000;
 const OUTSTANDING = 100_000;
-
-const forceGc: () => void = (globalThis as { gc?: () => void }).gc ??
-  (() => (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true));
-
-const keys = Array.from({ length: KEYS }, (_, i) => `user-${i.toString(36).padStart(4, "0")}`);
-const payload = new Uint8Array(200).fill(7);
-let next = 0;
-
-function record(): UserRecord {
-  return { partitionKey: keys[next++ % KEYS]!, data: payload };
-}
 
 interface Heap {
   readonly heap: number;
@@ -54,18 +43,18 @@ type Intake = (producer: Producer) => Promise<() => Promise<unknown>>;
 const intakes: Record<string, Intake> = {
   put(producer) {
     const results: Promise<RecordResult>[] = new Array(OUTSTANDING);
-    for (let i = 0; i < OUTSTANDING; i++) results[i] = producer.put(record());
+    for (let i = 0; i < OUTSTANDING; i++) results[i] = producer.put(probeRecord());
     return Promise.resolve(() => Promise.all(results));
   },
   async enqueue(producer) {
-    for (let i = 0; i < OUTSTANDING; i++) await producer.enqueue(record());
+    for (let i = 0; i < OUTSTANDING; i++) await producer.enqueue(probeRecord());
     return () => producer.flush();
   },
   async writable(producer) {
     let written = 0;
     const source = new ReadableStream<UserRecord>({
       pull(controller) {
-        if (written++ < OUTSTANDING) controller.enqueue(record());
+        if (written++ < OUTSTANDING) controller.enqueue(probeRecord());
         else controller.close();
       },
     }, { highWaterMark: 0 });
@@ -88,7 +77,7 @@ async function retained(aggregation: boolean, intake: Intake): Promise<Heap> {
     aggregationEnabled: aggregation,
     rateLimit: 1_000_000,
   });
-  await producer.put(record()).then(() => producer.flush());
+  await producer.put(probeRecord()).then(() => producer.flush());
   await producer.flush();
   const before = heap();
   kinesis.hold();
